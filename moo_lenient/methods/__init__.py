@@ -1,0 +1,44 @@
+"""Multi-objective aggregation methods: one method per file, a Gramian -> weights map each.
+
+``available()`` lists the registered names; ``get("plc", horizon=1000)`` builds one by name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from moo_lenient.methods.base import PROPERTIES, AggregationResult, Method
+from moo_lenient.methods.linear_scalarization import LinearScalarization
+from moo_lenient.methods.mgda import MGDA
+from moo_lenient.methods.pcgrad import PCGrad
+from moo_lenient.methods.plc import PLC
+
+_REGISTRY: dict[str, type[Method]] = {
+    cls.name: cls for cls in (LinearScalarization, MGDA, PCGrad, PLC)
+}
+
+
+def available() -> list[str]:
+    """Names of the registered methods, accepted by :func:`get` and the optimizer."""
+    return sorted(_REGISTRY)
+
+
+def get(name: str, **kwargs: Any) -> Method:
+    """Build a method from its registered name (case-insensitive) and keyword arguments."""
+    key = name.lower()
+    if key not in _REGISTRY:
+        raise ValueError(f"unknown method {name!r}; available: {available()}")
+    return _REGISTRY[key](**kwargs)
+
+
+__all__ = [
+    "MGDA",
+    "PLC",
+    "PROPERTIES",
+    "AggregationResult",
+    "LinearScalarization",
+    "Method",
+    "PCGrad",
+    "available",
+    "get",
+]

@@ -1,0 +1,167 @@
+"""The interface every method implements: Jacobian (or Gramian) in, weights and direction out."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from moo_lenient._validation import (
+    ArrayLike,
+    check_gramian,
+    check_jacobian,
+    check_preference,
+    check_values,
+)
+from moo_lenient.jacobian import gramian as compute_gramian
+
+#: Properties a method may claim; the shared property tests check each claim.
+PROPERTIES = frozenset(
+    {
+        "non_conflicting",  # <g_k, d> >= 0 for every objective k
+        "permutation_equivariant",  # permuting objectives permutes weights, keeps d
+        "linear_under_scaling",  # weights do not depend on the gradients (d linear in J)
+        "preference_aware",  # the preference changes the direction
+    }
+)
+
+
+@dataclass(frozen=True)
+class AggregationResult:
+    """What a method returns for one Jacobian.
+
+    Attributes:
+        direction: (d,) update direction ``Σ_k weights_k g_k`` (a descent direction: the
+            optimizer writes it to ``.grad``, the inner optimizer subtracts it).
+        weights: (K,) float64 weights the method chose.
+        diagnostics: method-specific quantities (see each method's docstring).
+    """
+
+    direction: Tensor
+    weights: Tensor
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+
+
+class Method(ABC):
+    """A multi-objective aggregation method.
+
+    Gramian-based methods implement :meth:`_solve`, a map from the K x K Gramian
+    ``G = J Jᵀ`` (float64 numpy), the normalized preference and the objective values (or None)
+    to the weights. The direction is then ``weightsᵀ J``.
+
+    Subclasses set ``name`` (the registry key) and ``properties`` (claims checked by the shared
+    property tests). Stateful methods override :meth:`state_dict`, :meth:`load_state_dict` and
+    :meth:`reset`; each call of a stateful method advances its state by one step.
+    """
+
+    name: ClassVar[str]
+    properties: ClassVar[frozenset[str]] = frozenset()
+    gramian_based: ClassVar[bool] = True
+
+    def __call__(
+        self,
+        jacobian: Tensor,
+        preference: ArrayLike | None = None,
+        losses: ArrayLike | None = None,
+    ) -> AggregationResult:
+        """Aggregate a (K, d) Jacobian into one direction.
+
+        Args:
+            jacobian: rows are the per-objective gradients g_k.
+            preference: K non-negative numbers, not all zero (normalized to sum 1);
+                default uniform.
+            losses: K objective values, for methods that use them (PLC prices with them);
+                ``None`` if unknown.
+        """
+        jac = check_jacobian(jacobian)
+        k = jac.shape[0]
+        w = check_preference(preference, k)
+        f = None if losses is None else check_values(losses, k, "losses")
+        return self.aggregate(jac, w, f)
+
+    def aggregate(
+        self, jacobian: Tensor, preference: np.ndarray, losses: np.ndarray | None
+    ) -> AggregationResult:
+        """:meth:`__call__` without input checks, for callers that validated already.
+
+        Args:
+            jacobian: finite (K, d) tensor.
+            preference: (K,) float64 numpy array, non-negative, summing to 1.
+            losses: (K,) finite float64 numpy array or None.
+        """
+        weights_np, diagnostics = self._solve(
+            _symmetric(compute_gramian(jacobian)), preference, losses
+        )
+        weights = torch.from_numpy(np.asarray(weights_np, dtype=np.float64))
+        work = torch.promote_types(jacobian.dtype, torch.float32)  # float16/bfloat16 -> float32
+        direction = (weights.to(jacobian.device, work) @ jacobian.to(work)).to(jacobian.dtype)
+        return AggregationResult(direction=direction, weights=weights, diagnostics=diagnostics)
+
+    def weights(
+        self,
+        gramian: Tensor | np.ndarray,
+        preference: ArrayLike | None = None,
+        losses: ArrayLike | None = None,
+    ) -> Tensor:
+        """The K weights from the Gramian ``G = J Jᵀ`` alone (float64 tensor)."""
+        return self._weights_and_diagnostics(gramian, preference, losses)[0]
+
+    def _weights_and_diagnostics(
+        self,
+        gramian: Tensor | np.ndarray,
+        preference: ArrayLike | None,
+        losses: ArrayLike | None,
+    ) -> tuple[Tensor, dict[str, Any]]:
+        g = check_gramian(gramian)
+        k = g.shape[0]
+        w = check_preference(preference, k)
+        f = None if losses is None else check_values(losses, k, "losses")
+        weights, diagnostics = self._solve(g, w, f)
+        return torch.from_numpy(np.asarray(weights, dtype=np.float64)), diagnostics
+
+    @abstractmethod
+    def _solve(
+        self, gramian: np.ndarray, preference: np.ndarray, losses: np.ndarray | None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Weights from a float64 Gramian, a normalized preference and optional values."""
+
+    # State (stateless by default) ------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """The method's state between steps; contains only tensors and Python primitives."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state:
+            raise ValueError(f"{self.name} is stateless but got state {sorted(state)}")
+
+    def reset(self) -> None:  # noqa: B027 (optional hook; stateless methods need nothing)
+        """Forget any state accumulated across steps."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+def normalized(gramian: np.ndarray) -> tuple[np.ndarray, float]:
+    """Divide a Gramian by its largest diagonal entry (returns the matrix and the scale).
+
+    Solvers work on unit-scale matrices so that their tolerances are meaningful for gradients
+    of any magnitude; a zero Gramian is returned unchanged with scale 0.
+    """
+    top = float(np.max(np.diag(gramian), initial=0.0))
+    if not top > 0.0:
+        return gramian, 0.0
+    return gramian / top, top
+
+
+def as_index_tuple(mask: Sequence[bool] | np.ndarray) -> tuple[int, ...]:
+    return tuple(int(i) for i in np.flatnonzero(np.asarray(mask)))
+
+
+def _symmetric(gramian: Tensor) -> np.ndarray:
+    g = gramian.detach().to("cpu", torch.float64).numpy()
+    return 0.5 * (g + g.T)
