@@ -1,0 +1,469 @@
+"""MultiObjectiveOptimizer: per-objective gradients -> method -> ``.grad`` -> torch optimizer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from moo_lenient._validation import ArrayLike, as_float64_vector, check_preference, check_values
+from moo_lenient.jacobian import objective_gradients
+from moo_lenient.methods import Method, get
+
+__all__ = ["MultiObjectiveOptimizer", "StepInfo"]
+
+Losses = Sequence[Tensor] | Tensor
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """What one optimizer step did.
+
+    Attributes:
+        weights: (K,) float64 weights the method chose (``.grad`` of the shared parameters is
+            ``Σ_k weights_k g_k``).
+        diagnostics: the method's diagnostics (for PLC: prices, coalition, tolerated and
+            rectified sets, surplus, kappa_t, lambda_t, lenient or not, ...).
+        values: (K,) objective values the method was given (the losses' values unless
+            ``values=`` was passed), summed over the accumulated micro-batches.
+        preference: (K,) normalized preference used for this step.
+        step: index of this optimizer step (0 for the first).
+        microbatches: number of ``backward`` calls aggregated in this step.
+    """
+
+    weights: Tensor
+    diagnostics: dict[str, Any]
+    values: Tensor
+    preference: Tensor
+    step: int
+    microbatches: int
+
+
+@dataclass
+class _Accumulated:
+    """Per-objective gradients summed over the micro-batches of the current step."""
+
+    shared: Tensor  # (K, d_shared)
+    other: list[Tensor | None]
+    reached: list[bool]
+    values: np.ndarray
+    regularizer: list[Tensor | None] | None
+    count: int = 1
+    params: tuple[int, ...] = field(default=())  # ids of the parameters, to detect changes
+
+
+class MultiObjectiveOptimizer:
+    r"""Wrap a ``torch.optim`` optimizer to train against K objectives at once.
+
+    Each step: (1) the gradient of every objective with respect to the trainable parameters
+    (the Jacobian J, K x d), (2) the method's weights from J (or its Gramian JJᵀ, float64),
+    (3) ``.grad = Σ_k weights_k g_k`` for the shared parameters, (4) ``inner.step()``.
+
+    Example::
+
+        opt = MultiObjectiveOptimizer(torch.optim.Adam(model.parameters(), lr=1e-3),
+                                      method=PLC(), preference=[0.7, 0.3], total_steps=10_000)
+        info = opt.step([loss1, loss2])   # info.weights, info.diagnostics
+
+    **Gradient accumulation.** ``backward(losses)`` adds one micro-batch's per-objective
+    gradients and loss values to an accumulator (a sum, as ``loss.backward()`` sums into
+    ``.grad``: divide each micro-batch's losses by the number of micro-batches for a mean);
+    ``step()`` aggregates once and steps. ``step(losses)`` is ``backward(losses)`` then
+    ``step()``. ``zero_grad()`` also discards pending micro-batches.
+
+    **``.grad``.** ``step`` *assigns* ``.grad`` (it does not add to it): the aggregated
+    direction for shared parameters, the plain gradient sum of the objectives reaching each
+    non-shared parameter (``shared_params``), plus the gradient of ``regularizer=`` (a loss
+    added once after aggregation, such as a KL penalty). A parameter that nothing reaches gets
+    ``grad = None``, so the inner optimizer skips it, as torch does. A loop therefore needs no
+    ``zero_grad()``.
+
+    **Errors.** Bad input (wrong number of losses or preference entries, a non-scalar or
+    non-finite loss, a non-finite gradient, a bad preference) raises before anything is
+    changed: parameters, ``.grad``, the inner optimizer's and the method's state, and pending
+    micro-batches are left as they were.
+
+    Args:
+        optimizer: any ``torch.optim.Optimizer`` (LBFGS excluded: its closure re-evaluates a
+            single loss, which has no multi-objective meaning here).
+        method: a :class:`~moo_lenient.methods.Method` instance or a registered name
+            (``moo_lenient.available()``).
+        preference: K non-negative numbers, not all zero (normalized to sum 1); default
+            uniform. ``step(..., preference=...)`` overrides it for one step.
+        total_steps: planned number of optimizer steps H, handed to methods with a
+            ``horizon`` (PLC's decay and forecast).
+        shared_params: the parameters whose per-objective gradients are aggregated; the
+            others (task heads) get the plain gradient of the objectives that reach them.
+            Default: every trainable parameter of ``optimizer``.
+    """
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        method: Method | str = "plc",
+        preference: ArrayLike | None = None,
+        total_steps: int | None = None,
+        shared_params: Iterable[Tensor] | None = None,
+    ) -> None:
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer)}")
+        if isinstance(optimizer, torch.optim.LBFGS):
+            raise TypeError(
+                "LBFGS is not supported: its closure re-evaluates one scalar loss and has no "
+                "multi-objective meaning; use a first-order optimizer (SGD, Adam, AdamW, ...)"
+            )
+        self.optimizer = optimizer
+        if total_steps is not None:
+            total_steps = int(total_steps)
+            if total_steps < 1:
+                raise ValueError(f"total_steps must be a positive integer, got {total_steps}")
+        self.method = get(method) if isinstance(method, str) else method
+        if not isinstance(self.method, Method):
+            raise TypeError(f"method must be a moo_lenient Method or a name, got {type(method)}")
+        if total_steps is not None and hasattr(self.method, "horizon"):
+            horizon = self.method.horizon
+            if horizon is None:
+                self.method.horizon = total_steps
+            elif horizon != total_steps:
+                raise ValueError(
+                    f"total_steps={total_steps} disagrees with the method's horizon={horizon}"
+                )
+        self.total_steps = total_steps
+        self._preference = None if preference is None else self._check_preference_alone(preference)
+        if not self._trainable():
+            raise ValueError("the optimizer has no trainable parameters (empty parameter list)")
+        self._shared_ids: set[int] | None = None
+        if shared_params is not None:
+            shared = list(shared_params)
+            known = {id(p) for p in self._trainable()}
+            unknown = [i for i, p in enumerate(shared) if id(p) not in known]
+            if unknown:
+                raise ValueError(
+                    f"shared_params {unknown} are not trainable parameters of the optimizer"
+                )
+            if not shared:
+                raise ValueError("shared_params is empty")
+            self._shared_ids = {id(p) for p in shared}
+        self._num_objectives: int | None = None
+        self._pending: _Accumulated | None = None
+        self._step = 0
+
+    # torch.optim-like surface -----------------------------------------------------------------
+    @property
+    def param_groups(self) -> list[dict[str, Any]]:
+        return self.optimizer.param_groups
+
+    @property
+    def state(self) -> Any:
+        return self.optimizer.state
+
+    @property
+    def step_count(self) -> int:
+        """Number of optimizer steps taken (accumulated micro-batches count as one)."""
+        return self._step
+
+    @property
+    def num_objectives(self) -> int | None:
+        """K, fixed by the first ``backward``/``step`` (or a loaded state dict)."""
+        return self._num_objectives
+
+    @property
+    def preference(self) -> Tensor | None:
+        """The default preference (normalized), or None for uniform."""
+        return None if self._preference is None else torch.from_numpy(self._preference.copy())
+
+    @preference.setter
+    def preference(self, value: ArrayLike | None) -> None:
+        if value is None:
+            self._preference = None
+            return
+        w = self._check_preference_alone(value)
+        if self._num_objectives is not None:
+            w = check_preference(w, self._num_objectives)
+        self._preference = w
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        self.optimizer.add_param_group(param_group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Zero the inner optimizer's gradients and discard pending micro-batches."""
+        self.optimizer.zero_grad(set_to_none=set_to_none)
+        self._pending = None
+
+    def state_dict(self) -> dict[str, Any]:
+        """Inner optimizer state, method state (e.g. PLC's step counter and EMAs) and step.
+
+        Taken between steps: pending micro-batches are not part of it.
+        """
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "method_name": self.method.name,
+            "method": self.method.state_dict(),
+            "step": self._step,
+            "num_objectives": self._num_objectives,
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore a state dict from :meth:`state_dict`; checks method and K first."""
+        missing = {"optimizer", "method_name", "method", "step", "num_objectives"} - set(state_dict)
+        if missing:
+            raise ValueError(f"not a MultiObjectiveOptimizer state dict: missing {sorted(missing)}")
+        if state_dict["method_name"] != self.method.name:
+            raise ValueError(
+                f"state dict is for method {state_dict['method_name']!r}, "
+                f"this optimizer uses {self.method.name!r}"
+            )
+        k = state_dict["num_objectives"]
+        if k is not None and self._num_objectives is not None and k != self._num_objectives:
+            raise ValueError(
+                f"state dict is for {k} objectives, this optimizer has {self._num_objectives}"
+            )
+        if k is not None and self._preference is not None and self._preference.size != k:
+            raise ValueError(
+                f"state dict is for {k} objectives but the preference has {self._preference.size}"
+            )
+        self.optimizer.load_state_dict(state_dict["optimizer"])
+        self.method.load_state_dict(state_dict["method"])
+        self._step = int(state_dict["step"])
+        self._num_objectives = k
+        self._pending = None
+
+    # The two halves of a step -----------------------------------------------------------------
+    def backward(
+        self,
+        losses: Losses,
+        *,
+        values: ArrayLike | None = None,
+        regularizer: Tensor | None = None,
+    ) -> None:
+        """Add one micro-batch's per-objective gradients (and values) to the accumulator.
+
+        Args:
+            losses: K scalar tensors (list/tuple) or a 1-D tensor of K.
+            values: K floats the method prices with instead of the losses' values (for
+                surrogate losses such as policy-gradient losses).
+            regularizer: optional scalar whose plain gradient is added once after
+                aggregation (not an objective).
+        """
+        self._pending = self._accumulate(losses, values, regularizer)
+
+    def step(
+        self,
+        losses: Losses | None = None,
+        *,
+        preference: ArrayLike | None = None,
+        values: ArrayLike | None = None,
+        regularizer: Tensor | None = None,
+    ) -> StepInfo:
+        """Aggregate the accumulated gradients, write ``.grad`` and step the inner optimizer.
+
+        Args:
+            losses: this step's losses (``backward(losses)`` first), or None to use what
+                ``backward`` accumulated.
+            preference: the preference for this step only (default: the optimizer's).
+            values: with ``losses``: as in :meth:`backward`. Without: K values that replace
+                the accumulated ones for this step.
+            regularizer: with ``losses``, as in :meth:`backward`.
+        """
+        if losses is None:
+            if regularizer is not None:
+                raise ValueError("regularizer= goes with losses (or with backward())")
+            if self._pending is None:
+                raise RuntimeError("step() without losses needs a previous backward(losses)")
+            pending = self._pending
+            k = pending.shared.shape[0]
+            vals = pending.values if values is None else check_values(values, k, "values")
+        else:
+            k = len(self._as_loss_list(losses))
+            self._check_k(k)
+            if preference is not None:
+                check_preference(preference, k)
+            pending = self._accumulate(losses, values, regularizer)
+            vals = pending.values
+        assert k is not None
+        pref = check_preference(self._preference if preference is None else preference, k)
+
+        method_state = self.method.state_dict()  # restored if aggregation fails
+        try:
+            result = self.method.aggregate(pending.shared, pref, vals)
+            if not bool(torch.isfinite(result.direction).all()):
+                raise FloatingPointError(
+                    f"{self.method!r} returned a non-finite direction; nothing was changed"
+                )
+        except Exception:
+            self.method.load_state_dict(method_state)
+            raise
+        self._write_grads(pending, result.direction)
+        self.optimizer.step()
+        info = StepInfo(
+            weights=result.weights,
+            diagnostics=result.diagnostics,
+            values=torch.from_numpy(np.asarray(vals, dtype=np.float64).copy()),
+            preference=torch.from_numpy(pref),
+            step=self._step,
+            microbatches=pending.count,
+        )
+        self._num_objectives = k
+        self._step += 1
+        self._pending = None
+        return info
+
+    # Internals --------------------------------------------------------------------------------
+    def _trainable(self) -> list[Tensor]:
+        seen: set[int] = set()
+        params = []
+        for group in self.optimizer.param_groups:
+            for p in group["params"]:
+                if p.requires_grad and id(p) not in seen:
+                    seen.add(id(p))
+                    params.append(p)
+        return params
+
+    def _split_params(self) -> tuple[list[Tensor], list[Tensor]]:
+        params = self._trainable()
+        if not params:
+            raise ValueError("the optimizer has no trainable parameters (empty parameter list)")
+        if self._shared_ids is None:
+            return params, []
+        shared = [p for p in params if id(p) in self._shared_ids]
+        return shared, [p for p in params if id(p) not in self._shared_ids]
+
+    @staticmethod
+    def _check_preference_alone(preference: ArrayLike) -> np.ndarray:
+        w = as_float64_vector(preference, "preference")
+        return check_preference(w, w.shape[0])
+
+    def _check_k(self, k: int) -> None:
+        if self._num_objectives is not None and k != self._num_objectives:
+            raise ValueError(
+                f"got {k} losses but this optimizer has {self._num_objectives} objectives"
+            )
+        if self._preference is not None and self._preference.size != k:
+            raise ValueError(
+                f"got {k} losses but the preference has {self._preference.size} entries"
+            )
+
+    @staticmethod
+    def _as_loss_list(losses: Losses) -> list[Tensor]:
+        if isinstance(losses, Tensor):
+            if losses.ndim != 1:
+                raise ValueError(
+                    f"losses given as a tensor must be 1-D (one entry per objective), "
+                    f"got shape {tuple(losses.shape)}"
+                )
+            items = list(losses.unbind())
+        elif isinstance(losses, Sequence) and not isinstance(losses, str):
+            items = list(losses)
+        else:
+            raise TypeError(
+                f"losses must be a list/tuple of scalar tensors or a 1-D tensor, got {type(losses)}"
+            )
+        if not items:
+            raise ValueError("losses is empty: give one scalar loss per objective")
+        for k, loss in enumerate(items):
+            if not isinstance(loss, Tensor):
+                raise TypeError(f"loss {k} is not a tensor (got {type(loss).__name__})")
+            if loss.ndim != 0:
+                raise ValueError(
+                    f"loss {k} is not a scalar (shape {tuple(loss.shape)}); reduce it first, "
+                    "e.g. with .mean()"
+                )
+        return items
+
+    def _accumulate(
+        self, losses: Losses, values: ArrayLike | None, regularizer: Tensor | None
+    ) -> _Accumulated:
+        """Validate one micro-batch and return the accumulator with it added (no mutation)."""
+        items = self._as_loss_list(losses)
+        k = len(items)
+        self._check_k(k)
+        loss_values = np.array([float(loss.detach().to(torch.float64)) for loss in items])
+        bad = [i for i in range(k) if not np.isfinite(loss_values[i])]
+        if bad:
+            raise ValueError(f"loss of objective(s) {bad} is not finite: {loss_values.tolist()}")
+        if not any(loss.requires_grad for loss in items):
+            raise ValueError(
+                "no loss requires grad: were the losses computed under no_grad or detached?"
+            )
+        vals = loss_values if values is None else check_values(values, k, "values")
+        if regularizer is not None:
+            if not isinstance(regularizer, Tensor) or regularizer.ndim != 0:
+                raise ValueError("regularizer must be a scalar tensor")
+            if not bool(torch.isfinite(regularizer.detach())):
+                raise ValueError("regularizer is not finite")
+        shared, other = self._split_params()
+        ids = tuple(id(p) for p in (*shared, *other))
+        pending = self._pending
+        if pending is not None and (pending.params != ids or pending.shared.shape[0] != k):
+            raise RuntimeError("the parameters or K changed between backward() calls of one step")
+
+        grads = objective_gradients(items, shared, other, regularizer)
+        finite_rows = torch.isfinite(grads.shared).all(dim=1)
+        if not bool(finite_rows.all()):
+            bad = torch.nonzero(~finite_rows).flatten().tolist()
+            raise ValueError(f"gradient of objective(s) {bad} is not finite (NaN or inf)")
+        for name, group in (
+            ("task-specific", grads.other),
+            ("regularizer", grads.regularizer or []),
+        ):
+            if any(g is not None and not bool(torch.isfinite(g).all()) for g in group):
+                raise ValueError(f"a {name} gradient is not finite (NaN or inf)")
+
+        if pending is None:
+            return _Accumulated(
+                grads.shared, grads.other, grads.reached, vals, grads.regularizer, 1, ids
+            )
+        return _Accumulated(
+            shared=pending.shared + grads.shared,
+            other=[_add(a, b) for a, b in zip(pending.other, grads.other, strict=True)],
+            reached=[a or b for a, b in zip(pending.reached, grads.reached, strict=True)],
+            values=pending.values + vals,
+            regularizer=_add_lists(pending.regularizer, grads.regularizer),
+            count=pending.count + 1,
+            params=ids,
+        )
+
+    def _write_grads(self, pending: _Accumulated, direction: Tensor) -> None:
+        shared, other = self._split_params()
+        offset = 0
+        for i, p in enumerate(shared):
+            n = p.numel()
+            g = (
+                direction[offset : offset + n].view_as(p).to(p.dtype)
+                if pending.reached[i]
+                else None
+            )
+            offset += n
+            self._set_grad(p, g, pending.regularizer[i] if pending.regularizer else None)
+        for j, p in enumerate(other):
+            i = len(shared) + j
+            self._set_grad(
+                p, pending.other[j], pending.regularizer[i] if pending.regularizer else None
+            )
+
+    @staticmethod
+    def _set_grad(p: Tensor, g: Tensor | None, reg: Tensor | None) -> None:
+        total = _add(g, reg)
+        p.grad = None if total is None else total.detach().to(p.dtype).clone()
+
+
+def _add(a: Tensor | None, b: Tensor | None) -> Tensor | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a + b
+
+
+def _add_lists(
+    a: list[Tensor | None] | None, b: list[Tensor | None] | None
+) -> list[Tensor | None] | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return [_add(x, y) for x, y in zip(a, b, strict=True)]
