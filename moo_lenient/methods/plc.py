@@ -12,6 +12,7 @@ import torch
 
 from moo_lenient._qp import nnqp
 from moo_lenient._validation import as_float64_vector, check_in_choices
+from moo_lenient.methods._plc_excursion import ExcursionConfig, ExcursionState, excursion_step
 from moo_lenient.methods.base import Method, as_index_tuple
 
 VOICES = ("auto", "range", "ema_l2", "l2")
@@ -85,6 +86,9 @@ class PLC(Method):
         lambda_min: floor of λ_t in [0, 1].
         stall_eps: stall-escape threshold ε ≥ 0 (0 disables it).
         rescale: "none" or "harmonic".
+        excursion: None (default) or a dict of the opt-in coalition-excursion options
+            ``b0`` (0.25), ``streak`` (20), ``max_len`` (300), ``tau`` (0.5); needs a horizon.
+            Not safe as a default (see ``docs/plc.md``).
 
     Diagnostics (per call): ``weights`` α, ``prices`` π, ``voices`` s, ``stances`` δ,
     ``coalition`` C, ``dissenters`` D, ``tolerated`` T, ``rectified`` R (index tuples),
@@ -113,6 +117,7 @@ class PLC(Method):
         lambda_min: float = 0.0,
         stall_eps: float = 0.1,
         rescale: str = "none",
+        excursion: dict[str, float] | None = None,
     ) -> None:
         self.voices = check_in_choices(voices, "voices", VOICES)
         self.proposal = check_in_choices(proposal, "proposal", PROPOSALS)
@@ -156,6 +161,10 @@ class PLC(Method):
             raise ValueError(f"lambda_min must lie in [0, 1], got {lambda_min}")
         self.lambda_min = float(lambda_min)
         self.stall_eps = _non_negative(stall_eps, "stall_eps")
+        if excursion is not None and not isinstance(excursion, dict):
+            raise TypeError(f"excursion must be None or a dict of options, got {excursion!r}")
+        self.excursion = excursion
+        self._excursion_cfg = None if excursion is None else ExcursionConfig.from_dict(excursion)
         self.reset()
 
     # Resolved settings ------------------------------------------------------------------------
@@ -184,6 +193,7 @@ class PLC(Method):
         self._hi: np.ndarray | None = None
         self._rho: np.ndarray | None = None
         self._prev: np.ndarray | None = None
+        self._excursion_state = ExcursionState()
         self._warned = False
 
     def state_dict(self) -> dict[str, Any]:
@@ -198,10 +208,11 @@ class PLC(Method):
             "hi": tensor(self._hi),
             "rho": tensor(self._rho),
             "prev": tensor(self._prev),
+            "excursion": self._excursion_state.to_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        missing = {"t", "ema_sq", "ema_count", "lo", "hi", "rho", "prev"} - set(state)
+        missing = {"t", "ema_sq", "ema_count", "lo", "hi", "rho", "prev", "excursion"} - set(state)
         if missing:
             raise ValueError(f"PLC state dict is missing {sorted(missing)}")
 
@@ -213,6 +224,7 @@ class PLC(Method):
         self._ema_count = int(state["ema_count"])
         self._lo, self._hi = array(state["lo"]), array(state["hi"])
         self._rho, self._prev = array(state["rho"]), array(state["prev"])
+        self._excursion_state = ExcursionState.from_dict(state["excursion"])
 
     # Schedules --------------------------------------------------------------------------------
     def _progress(self, t: int) -> float | None:
@@ -293,6 +305,12 @@ class PLC(Method):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         k = gramian.shape[0]
         self._check_dims(k)
+        excursions = self._excursion_cfg is not None and self._excursion_cfg.enabled
+        if excursions and self.horizon is None:
+            raise ValueError(
+                "PLC excursions need a horizon: PLC(horizon=H, excursion=...) or "
+                "MultiObjectiveOptimizer(..., total_steps=H)"
+            )
         self._warn_without_horizon()
         t = self.t
         w = preference
@@ -308,7 +326,7 @@ class PLC(Method):
                 f_tilde = np.where(r > _RANGE_FLOOR, (losses - z) / r, 1.0)
         mu_t = self.mu_at(t)
         if self.proposal == "linear":
-            prices = w.copy()
+            e, prices = np.ones(k), w.copy()
         else:
             a = w * f_tilde / mu_t
             e = np.exp(a - a.max())
@@ -364,6 +382,24 @@ class PLC(Method):
                 if math.sqrt(max(rect_sq, 0.0)) <= self.stall_eps * math.sqrt(max(p_sq, 0.0)):
                     b, escaped = pi.copy(), True
 
+        # Opt-in coalition excursion: the coalition without the price leader carries the step.
+        excursion_state, excursion_diag = self._excursion_state, {}
+        if excursions:
+            excursion_state, coalition_b, excursion_diag = excursion_step(
+                self._excursion_cfg,
+                self._excursion_state,
+                t=t,
+                horizon=self.horizon,
+                w=w,
+                e=e,
+                prices=pi,
+                g_hat=g_hat,
+                players=voiced,
+                f_tilde=f_tilde,
+            )
+            if coalition_b is not None:
+                b, escaped = coalition_b, False
+
         alpha = b * inv
         if self.rescale == "harmonic":
             denom = float(np.sum(pi * inv))
@@ -375,6 +411,7 @@ class PLC(Method):
         if new_forecast:
             self._lo, self._hi = new_forecast["lo"], new_forecast["hi"]
             self._rho, self._prev = new_forecast["rho"], new_forecast["prev"]
+        self._excursion_state = excursion_state
         self.t = t + 1
 
         diagnostics: dict[str, Any] = {
@@ -397,6 +434,7 @@ class PLC(Method):
             "normalized_values": torch.from_numpy(f_tilde),
             "ideal": None if z is None else torch.from_numpy(np.asarray(z, dtype=np.float64)),
             "range": None if r is None else torch.from_numpy(np.asarray(r, dtype=np.float64)),
+            **excursion_diag,
         }
         return alpha, diagnostics
 

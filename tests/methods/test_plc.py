@@ -352,3 +352,91 @@ def test_bad_hyperparameters(kwargs, match):
 def test_reference_of_the_wrong_length():
     with pytest.raises(ValueError, match="ideal has 3 entries but there are 2 objectives"):
         PLC(ideal=[0, 0, 0], nadir=[1, 1, 1], horizon=5)(J, losses=[1.0, 1.0])
+
+
+# Opt-in coalition excursions -------------------------------------------------------------------
+# g3 conflicts with both others; with f3 the worst normalized value, objective 3 leads the prices.
+J3 = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-0.5, -0.5]], dtype=torch.float64)
+REF3 = dict(ideal=[0.0, 0.0, 0.0], nadir=[1.0, 1.0, 1.0])
+F3 = [0.2, 0.2, 0.9]
+
+
+def excursion_run(steps, values=None, **kwargs):
+    method = PLC(horizon=100, **REF3, **kwargs)
+    values = values or [F3] * steps
+    return method, [method(J3, losses=v) for v in values[:steps]]
+
+
+def test_excursion_starts_after_the_streak_and_steps_along_the_coalition_proposal():
+    _, results = excursion_run(6, excursion=dict(streak=3, max_len=50))
+    flags = [r.diagnostics["excursion"] for r in results]
+    assert flags == [False, False, True, True, True, True]
+    assert [r.diagnostics["excursion_streak"] for r in results[:2]] == [1, 2]
+    dg = results[2].diagnostics
+    assert dg["excursion_leader"] == 2
+    # coalition {0, 1} renegotiates without the leader: equal w and f~, so π^S = (1/2, 1/2, 0)
+    # and with unit ranges α = π^S: d = (g1 + g2) / 2
+    torch.testing.assert_close(
+        results[2].weights, torch.tensor([0.5, 0.5, 0.0], dtype=torch.float64)
+    )
+    assert float(J3[2] @ results[2].direction) < 0  # the leader loses during the excursion
+
+
+def test_excursion_ends_at_max_len_and_the_streak_restarts():
+    _, results = excursion_run(12, excursion=dict(streak=2, max_len=3))
+    flags = [r.diagnostics["excursion"] for r in results]
+    # streak 1, start at the 2nd step, 3 excursion steps, the 4th check ends it (base step),
+    # then the streak restarts from 0
+    assert flags[:7] == [False, True, True, True, False, False, True]
+
+
+def test_excursion_ends_when_the_leader_degrades_unpaid():
+    values = [F3] * 3 + [[0.2, 0.2, 0.9 + 0.5 * i] for i in range(1, 6)]
+    _, results = excursion_run(8, values=values, excursion=dict(streak=2, b0=0.05))
+    flags = [r.diagnostics["excursion"] for r in results]
+    assert flags[1] and not all(flags[1:])
+    ended = flags.index(False, 1)
+    assert results[ended].diagnostics["unpaid_degradation"] > 0.05 * (1 - ended / 50)
+
+
+def test_no_excursion_starts_late_and_b0_zero_is_the_base_rule():
+    late = PLC(horizon=20, **REF3, excursion=dict(streak=1, max_len=2, tau=0.5))
+    flags = [late(J3, losses=F3).diagnostics["excursion"] for _ in range(20)]
+    starts = [t for t, f in enumerate(flags) if f and (t == 0 or not flags[t - 1])]
+    assert starts and max(starts) < 10  # t >= τH = 10: none starts
+    assert not any(flags[12:])  # the last one has ended within max_len
+    _, base = excursion_run(5)
+    _, off = excursion_run(5, excursion=dict(b0=0.0, streak=1))
+    for a, b in zip(base, off, strict=True):
+        assert torch.equal(a.weights, b.weights) and "excursion" not in b.diagnostics
+
+
+def test_excursion_state_round_trip_mid_excursion():
+    a, _ = excursion_run(4, excursion=dict(streak=2, max_len=10))
+    b = PLC(horizon=100, **REF3, excursion=dict(streak=2, max_len=10))
+    b.load_state_dict(a.state_dict())
+    for _ in range(4):
+        ra, rb = a(J3, losses=F3), b(J3, losses=F3)
+        assert torch.equal(ra.weights, rb.weights)
+        assert ra.diagnostics["excursion"] == rb.diagnostics["excursion"]
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "match"),
+    [
+        (dict(speed=1), ValueError, "unknown excursion options"),
+        (dict(b0=-1.0), ValueError, "b0 must be a non-negative"),
+        (dict(tau=2.0), ValueError, "tau must lie in"),
+        (dict(streak=0), ValueError, "streak must be a positive integer"),
+        (dict(max_len=1.5), ValueError, "max_len must be a positive integer"),
+        ("on", TypeError, "excursion must be None or a dict"),
+    ],
+)
+def test_bad_excursion_options(options, error, match):
+    with pytest.raises(error, match=match):
+        PLC(excursion=options)
+
+
+def test_excursion_needs_a_horizon():
+    with pytest.raises(ValueError, match="excursions need a horizon"):
+        PLC(excursion={}, ideal=[0, 0], nadir=[1, 1])(J, losses=[1.0, 1.0])
