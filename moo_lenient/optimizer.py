@@ -278,13 +278,13 @@ class MultiObjectiveOptimizer:
             k = pending.shared.shape[0]
             vals = pending.values if values is None else check_values(values, k, "values")
         else:
-            k = len(self._as_loss_list(losses))
+            items = self._as_loss_list(losses)
+            k = len(items)
             self._check_k(k)
-            if preference is not None:
+            if preference is not None:  # checked before any gradient is computed
                 check_preference(preference, k)
-            pending = self._accumulate(losses, values, regularizer)
+            pending = self._accumulate(items, values, regularizer)
             vals = pending.values
-        assert k is not None
         pref = check_preference(self._preference if preference is None else preference, k)
 
         method_state = self.method.state_dict()  # restored if aggregation fails
