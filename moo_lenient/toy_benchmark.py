@@ -31,6 +31,10 @@ VARIANTS: dict[str, tuple[str, Callable[[CAGradToy, int], Method]]] = {
     "mgda": ("MGDA", lambda toy, steps: MGDA()),
     "pcgrad": ("PCGrad (seed 0)", lambda toy, steps: PCGrad(seed=0)),
     "plc": ("PLC, no reference (spec defaults)", lambda toy, steps: PLC(horizon=steps)),
+    "plc-mu-const": (
+        "PLC, no reference, constant μ = 0.02 (the spec's pre-annealing default)",
+        lambda toy, steps: PLC(horizon=steps, mu_start=None),
+    ),
     "plc-ref": (
         "PLC, toy ideal and nadir given",
         lambda toy, steps: PLC(horizon=steps, ideal=toy.ideal(), nadir=toy.nadir()),
