@@ -95,3 +95,14 @@ def test_plc_reaches_the_front_from_all_eight_starts_with_and_without_reference(
                 assert run.reached, (method, name, start, run.distance)
                 if method == "plc-ref":
                     assert abs(run.nearest_x1) <= 0.3
+
+
+@pytest.mark.slow
+def test_constant_temperature_reproduces_the_spec_sweep():
+    """The spec's no-reference sweep (x1 = -5.79, -2.47, 0.32, 2.48, 5.79 for w1 = 0.1 .. 0.9)
+    was measured with a numpy reference before annealing became the default; PLC with
+    mu_start=None reproduces it through the public optimizer (about 3 minutes)."""
+    spec = (-5.79, -2.47, 0.32, 2.48, 5.79)
+    for w1, expected in zip((0.1, 0.3, 0.5, 0.7, 0.9), spec, strict=True):
+        run = run_toy("plc-mu-const", "nash", (0.0, 0.0), preference=(w1, 1 - w1))
+        assert run.reached and abs(run.nearest_x1 - expected) <= 0.05, (w1, run.nearest_x1)
