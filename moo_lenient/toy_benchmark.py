@@ -172,7 +172,8 @@ def _cell(run: ToyRun) -> str:
     mark = "✓" if run.reached else "✗"
     hit = f" @{run.first_hit / 1000:.1f}k" if run.first_hit is not None and run.reached else ""
     return (
-        f"{mark} ({run.final_losses[0]:.2f}, {run.final_losses[1]:.2f}) "
+        f"{mark} x=({run.final_x[0]:.2f}, {run.final_x[1]:.2f}) "
+        f"L=({run.final_losses[0]:.2f}, {run.final_losses[1]:.2f}) "
         f"d={_fmt_dist(run.distance)} x1*={run.nearest_x1:.2f}{hit}"
     )
 
@@ -186,8 +187,8 @@ def escape_table(runs: Sequence[ToyRun], protocol: str) -> str:
     proto = PROTOCOLS[protocol]
     lines = [
         f"**{protocol} protocol** (s = {proto.scale:g}, {proto.steps // 1000}k Adam steps, "
-        "uniform preference). Cell: ✓/✗, final (L1, L2), distance d to the front, x1* of the "
-        "nearest front point, first step within 0.05.",
+        "uniform preference). Cell: ✓/✗ (reached or not), final point x and losses L, "
+        "distance d to the front, x1* of the nearest front point, first step within 0.05.",
         "",
         "| method | " + " | ".join(f"start {s}" for s in proto.starts) + " | reached |",
         "|---" * (len(proto.starts) + 2) + "|",
