@@ -1,5 +1,20 @@
-"""Problems with known Pareto fronts."""
+"""Problems with known Pareto fronts (differentiable, batched torch implementations)."""
 
+from moo_lenient.problems.base import Problem
+from moo_lenient.problems.dtlz import DTLZ2
+from moo_lenient.problems.fonseca_fleming import VLMOP2, FonsecaFleming
 from moo_lenient.problems.toy import PROTOCOLS, CAGradToy, ToyProtocol
+from moo_lenient.problems.zdt import ZDT1, ZDT2, ZDT3
 
-__all__ = ["PROTOCOLS", "CAGradToy", "ToyProtocol"]
+__all__ = [
+    "DTLZ2",
+    "PROTOCOLS",
+    "VLMOP2",
+    "ZDT1",
+    "ZDT2",
+    "ZDT3",
+    "CAGradToy",
+    "FonsecaFleming",
+    "Problem",
+    "ToyProtocol",
+]
