@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from moo_lenient.problems.base import Problem
+
 LOWER = 5e-6
 PARETO_X2 = -8.3552
 PARETO_X1 = (-7.0, 7.0)
@@ -47,9 +49,13 @@ PROTOCOLS: dict[str, ToyProtocol] = {
 }
 
 
-class CAGradToy:
-    """The toy as a differentiable, batched problem: ``toy(x)`` maps (..., 2) to (..., 2)."""
+class CAGradToy(Problem):
+    """The toy as a differentiable, batched problem: ``toy(x)`` maps (..., 2) to (..., 2).
 
+    Unbounded (``lower``/``upper`` are None); its front is the image of the Pareto segment.
+    """
+
+    name = "cagrad-toy"
     num_objectives = 2
     num_variables = 2
 
