@@ -18,7 +18,19 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["min_norm_simplex", "nnqp"]
+__all__ = ["min_norm_simplex", "nnqp", "unit_scale"]
+
+
+def unit_scale(gramian: np.ndarray) -> tuple[np.ndarray, float]:
+    """Divide a Gramian by its largest diagonal entry; returns the matrix and that scale.
+
+    Solvers work on unit-scale matrices so that their tolerances mean the same for gradients
+    of any magnitude; a zero Gramian is returned unchanged with scale 0.
+    """
+    top = float(np.max(np.diag(gramian), initial=0.0))
+    if not top > 0.0:
+        return gramian, 0.0
+    return gramian / top, top
 
 
 def nnqp(q: np.ndarray, c: np.ndarray, tol: float = 1e-12) -> np.ndarray:
@@ -91,12 +103,11 @@ def min_norm_simplex(gramian: np.ndarray) -> np.ndarray:
     Returns:
         (K,) weights, non-negative and summing to 1.
     """
-    g = np.asarray(gramian, dtype=np.float64)
+    g, top = unit_scale(np.asarray(gramian, dtype=np.float64))
     k = g.shape[0]
-    top = float(np.max(np.diag(g), initial=0.0))
     if not top > 0.0:
         return np.full(k, 1.0 / k)
-    q = g / top + np.ones((k, k))
+    q = g + np.ones((k, k))
     beta = nnqp(q, np.ones(k))
     total = float(beta.sum())
     if not total > 0.0:  # cannot happen in exact arithmetic; keep the output sane regardless

@@ -146,18 +146,6 @@ class Method(ABC):
         return f"{type(self).__name__}()"
 
 
-def normalized(gramian: np.ndarray) -> tuple[np.ndarray, float]:
-    """Divide a Gramian by its largest diagonal entry (returns the matrix and the scale).
-
-    Solvers work on unit-scale matrices so that their tolerances are meaningful for gradients
-    of any magnitude; a zero Gramian is returned unchanged with scale 0.
-    """
-    top = float(np.max(np.diag(gramian), initial=0.0))
-    if not top > 0.0:
-        return gramian, 0.0
-    return gramian / top, top
-
-
 def as_index_tuple(mask: Sequence[bool] | np.ndarray) -> tuple[int, ...]:
     return tuple(int(i) for i in np.flatnonzero(np.asarray(mask)))
 

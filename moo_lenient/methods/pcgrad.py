@@ -6,7 +6,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from moo_lenient.methods.base import Method, normalized
+from moo_lenient._qp import unit_scale
+from moo_lenient.methods.base import Method
 
 
 class PCGrad(Method):
@@ -48,7 +49,7 @@ class PCGrad(Method):
     def _solve(
         self, gramian: np.ndarray, preference: np.ndarray, losses: np.ndarray | None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        g, _ = normalized(gramian)  # projections are scale-free; unit scale avoids overflow
+        g, _ = unit_scale(gramian)  # projections are scale-free; unit scale avoids overflow
         k = g.shape[0]
         scale = k * preference
         total = np.zeros(k)

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from moo_lenient._qp import nnqp
+from moo_lenient._qp import nnqp, unit_scale
 from moo_lenient._validation import as_float64_vector, check_in_choices
 from moo_lenient.methods._plc_excursion import ExcursionConfig, ExcursionState, excursion_step
 from moo_lenient.methods.base import Method, as_index_tuple
@@ -356,8 +356,7 @@ class PLC(Method):
         g_hat = gramian * np.outer(inv, inv)
         # Work at unit scale: every quantity below is homogeneous in G^, so the decisions and
         # the weights b are unchanged, and huge or tiny gradients cannot overflow.
-        unit = float(np.max(np.diag(g_hat), initial=0.0))
-        g_hat = g_hat / unit if unit > 0 else g_hat
+        g_hat, unit = unit_scale(g_hat)
         pi = np.where(voiced, prices, 0.0)
 
         # Stances, coalition and the lenient mask.

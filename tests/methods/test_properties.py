@@ -8,7 +8,7 @@ import warnings
 import pytest
 import torch
 
-from moo_lenient.methods import MGDA, PLC, LinearScalarization, PCGrad
+from moo_lenient.methods import MGDA, PLC, PROPERTIES, LinearScalarization, PCGrad
 from tests.conftest import SCALES, SHAPES, random_jacobian
 
 # Factories of K: a fresh instance per use (PLC with a horizon so that no warning is raised).
@@ -22,6 +22,11 @@ FACTORIES = {
     "plc-rigid": lambda k: PLC(horizon=100, kappa0=float("inf"), stall_eps=0.0),
 }
 CLAIMS = {name: f(1).properties for name, f in FACTORIES.items()}
+
+
+def test_claims_are_known_properties():
+    for name, claims in CLAIMS.items():
+        assert claims <= PROPERTIES, (name, claims - PROPERTIES)
 
 
 def claiming(prop):
