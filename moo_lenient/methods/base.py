@@ -61,7 +61,6 @@ class Method(ABC):
 
     name: ClassVar[str]
     properties: ClassVar[frozenset[str]] = frozenset()
-    gramian_based: ClassVar[bool] = True
 
     def __call__(
         self,
@@ -79,10 +78,7 @@ class Method(ABC):
                 ``None`` if unknown.
         """
         jac = check_jacobian(jacobian)
-        k = jac.shape[0]
-        w = check_preference(preference, k)
-        f = None if losses is None else check_values(losses, k, "losses")
-        return self.aggregate(jac, w, f)
+        return self.aggregate(jac, *_checked_inputs(jac.shape[0], preference, losses))
 
     def aggregate(
         self, jacobian: Tensor, preference: np.ndarray, losses: np.ndarray | None
@@ -109,20 +105,9 @@ class Method(ABC):
         losses: ArrayLike | None = None,
     ) -> Tensor:
         """The K weights from the Gramian ``G = J Jᵀ`` alone (float64 tensor)."""
-        return self._weights_and_diagnostics(gramian, preference, losses)[0]
-
-    def _weights_and_diagnostics(
-        self,
-        gramian: Tensor | np.ndarray,
-        preference: ArrayLike | None,
-        losses: ArrayLike | None,
-    ) -> tuple[Tensor, dict[str, Any]]:
         g = check_gramian(gramian)
-        k = g.shape[0]
-        w = check_preference(preference, k)
-        f = None if losses is None else check_values(losses, k, "losses")
-        weights, diagnostics = self._solve(g, w, f)
-        return torch.from_numpy(np.asarray(weights, dtype=np.float64)), diagnostics
+        weights, _ = self._solve(g, *_checked_inputs(g.shape[0], preference, losses))
+        return torch.from_numpy(np.asarray(weights, dtype=np.float64))
 
     @abstractmethod
     def _solve(
@@ -153,3 +138,12 @@ def as_index_tuple(mask: Sequence[bool] | np.ndarray) -> tuple[int, ...]:
 def _symmetric(gramian: Tensor) -> np.ndarray:
     g = gramian.detach().to("cpu", torch.float64).numpy()
     return 0.5 * (g + g.T)
+
+
+def _checked_inputs(
+    k: int, preference: ArrayLike | None, losses: ArrayLike | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The normalized preference and the values (or None) for K objectives, validated."""
+    return check_preference(preference, k), (
+        None if losses is None else check_values(losses, k, "losses")
+    )
