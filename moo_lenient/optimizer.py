@@ -10,7 +10,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from moo_lenient._validation import ArrayLike, as_float64_vector, check_preference, check_values
+from moo_lenient._validation import (
+    ArrayLike,
+    as_float64_vector,
+    check_jacobian,
+    check_preference,
+    check_values,
+)
 from moo_lenient.jacobian import objective_gradients
 from moo_lenient.methods import Method, get
 
@@ -402,10 +408,7 @@ class MultiObjectiveOptimizer:
             raise RuntimeError("the parameters or K changed between backward() calls of one step")
 
         grads = objective_gradients(items, shared, other, regularizer)
-        finite_rows = torch.isfinite(grads.shared).all(dim=1)
-        if not bool(finite_rows.all()):
-            bad = torch.nonzero(~finite_rows).flatten().tolist()
-            raise ValueError(f"gradient of objective(s) {bad} is not finite (NaN or inf)")
+        check_jacobian(grads.shared)  # names the objective(s) whose gradient is not finite
         for name, group in (
             ("task-specific", grads.other),
             ("regularizer", grads.regularizer or []),
