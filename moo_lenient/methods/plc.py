@@ -450,6 +450,9 @@ class PLC(Method):
         if math.isinf(kappa):  # infinite threshold: no surplus pays for any dissent
             rectified[idx] = True
             return tolerated, rectified
+        if kappa <= 1.0:  # Γ - Σ_D ℓ = ||p||² >= 0: every dissenter is paid for (exactly, not
+            tolerated[idx] = True  # up to the rounding of Γ and ℓ near a rest point, p ≈ 0)
+            return tolerated, rectified
         order = idx[np.argsort(loss[idx], kind="stable")]
         paid = 0.0
         start = 0
