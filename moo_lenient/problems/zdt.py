@@ -4,6 +4,9 @@ For x ∈ [0, 1]^n: f1 = x1, g = 1 + 9/(n-1) Σ_{i≥2} x_i, f2 = g·h(f1, g) wi
 h = 1 - sqrt(f1/g) (ZDT1), 1 - (f1/g)² (ZDT2), 1 - sqrt(f1/g) - (f1/g) sin(10π f1) (ZDT3).
 The Pareto set is x_2 = ... = x_n = 0 (g = 1), so the front is f2 = h(f1, 1); for ZDT3 only its
 non-dominated parts (five disconnected pieces).
+
+sqrt(f1/g) has an infinite slope at f1 = 0, where the box puts x1 = 0; :func:`safe_sqrt` keeps the
+exact value and caps the slope at 1/(2 sqrt(1e-12)) so that gradients stay finite.
 """
 
 from __future__ import annotations
@@ -15,6 +18,15 @@ import torch
 from torch import Tensor
 
 from moo_lenient.problems.base import Problem, box, non_dominated
+
+
+SQRT_FLOOR = 1e-12
+
+
+def safe_sqrt(x: Tensor) -> Tensor:
+    """sqrt(x) with the exact value and the gradient of sqrt(max(x, 1e-12)) (finite at 0)."""
+    capped = torch.sqrt(torch.clamp(x, min=SQRT_FLOOR))
+    return capped + (torch.sqrt(x) - capped).detach()
 
 
 class _ZDT(Problem):
@@ -44,7 +56,7 @@ class ZDT1(_ZDT):
     name = "zdt1"
 
     def _h(self, ratio: Tensor, f1: Tensor) -> Tensor:
-        return 1 - torch.sqrt(ratio)
+        return 1 - safe_sqrt(ratio)
 
 
 class ZDT2(_ZDT):
@@ -58,7 +70,7 @@ class ZDT3(_ZDT):
     name = "zdt3"
 
     def _h(self, ratio: Tensor, f1: Tensor) -> Tensor:
-        return 1 - torch.sqrt(ratio) - ratio * torch.sin(10 * math.pi * f1)
+        return 1 - safe_sqrt(ratio) - ratio * torch.sin(10 * math.pi * f1)
 
     def pareto_front(self, n: int = 1000) -> np.ndarray:
         # The curve g = 1 sampled densely, then its non-dominated parts, thinned to about n.
