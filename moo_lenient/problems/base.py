@@ -16,6 +16,11 @@ class Problem(ABC):
     ``problem(x)`` maps variables of shape (..., n) to objective values (..., m), all to be
     minimized, differentiably in torch. ``lower``/``upper`` are the variable bounds (None for an
     unbounded problem). ``pareto_front(n)`` samples the true front (float64 numpy, (n', m)).
+
+    For the benchmark runner each problem also states how runs start (:meth:`initial`), its
+    stochastic form (:meth:`sample_values` for problems with data, else additive Gaussian
+    gradient noise of standard deviation ``noise`` on every objective's gradient) and whether its
+    front is exact or estimated (``front_is_estimated``).
     """
 
     name: str
@@ -23,6 +28,10 @@ class Problem(ABC):
     num_variables: int
     lower: Tensor | None = None
     upper: Tensor | None = None
+    #: standard deviation of the additive gradient noise of the stochastic form (per coordinate)
+    noise: float = 0.1
+    #: True when ``pareto_front`` is an estimate (real-data problems), not the exact front
+    front_is_estimated: bool = False
 
     @abstractmethod
     def __call__(self, x: Tensor) -> Tensor:
@@ -39,6 +48,20 @@ class Problem(ABC):
     def nadir(self) -> np.ndarray:
         """Worst value of each objective over the front."""
         return self.pareto_front().max(axis=0)
+
+    def initial(self, num: int, generator: torch.Generator) -> Tensor:
+        """``num`` starting points (num, n), float64; by default uniform in the box."""
+        low, high = self.bounds()
+        u = torch.rand(num, self.num_variables, generator=generator, dtype=torch.float64)
+        return low + (high - low) * u
+
+    def sample_values(self, x: Tensor, generator: torch.Generator) -> Tensor | None:
+        """Objective values of (B, n) on freshly sampled data, for problems with data.
+
+        None (the default) means the problem has no data to sample; its stochastic form adds
+        N(0, ``noise``²) to every entry of the Jacobian instead.
+        """
+        return None
 
     def bounds(self) -> tuple[Tensor, Tensor]:
         if self.lower is None or self.upper is None:
