@@ -21,9 +21,9 @@ __all__ = ["ObjectiveGradients", "gramian", "objective_gradients"]
 
 
 def gramian(jacobian: Tensor) -> Tensor:
-    """G = J Jᵀ in float64 (on the Jacobian's device)."""
+    """G = J Jᵀ in float64 (on the Jacobian's device); batched over leading dimensions."""
     j = jacobian.to(torch.float64)
-    return j @ j.T
+    return j @ j.mT
 
 
 @dataclass

@@ -109,6 +109,15 @@ class Method(ABC):
         weights, _ = self._solve(g, *_checked_inputs(g.shape[0], preference, losses))
         return torch.from_numpy(np.asarray(weights, dtype=np.float64))
 
+    def solve(
+        self, gramian: np.ndarray, preference: np.ndarray, losses: np.ndarray | None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """:meth:`weights` without input checks, for callers that validated already (the
+        benchmark engine): a symmetric float64 (K, K) Gramian, a normalized preference and the
+        values (or None) in; weights (K,) and the method's diagnostics out. Like every call, it
+        advances a stateful method by one step."""
+        return self._solve(gramian, preference, losses)
+
     @abstractmethod
     def _solve(
         self, gramian: np.ndarray, preference: np.ndarray, losses: np.ndarray | None
