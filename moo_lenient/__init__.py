@@ -1,8 +1,8 @@
 """moo_lenient: multi-objective gradient optimization for PyTorch.
 
 Wrap any ``torch.optim`` optimizer in :class:`MultiObjectiveOptimizer`, pick a method
-(:class:`PLC`, :class:`MGDA`, :class:`PCGrad`, :class:`LinearScalarization`) and call
-``opt.step(losses)`` with one loss per objective.
+(:class:`PLC`, :class:`MGDA`, :class:`PCGrad`, :class:`SmoothTchebycheff`,
+:class:`LinearScalarization`) and call ``opt.step(losses)`` with one loss per objective.
 """
 
 from moo_lenient.methods import (
@@ -12,6 +12,7 @@ from moo_lenient.methods import (
     LinearScalarization,
     Method,
     PCGrad,
+    SmoothTchebycheff,
     available,
 )
 from moo_lenient.optimizer import MultiObjectiveOptimizer, StepInfo
@@ -26,6 +27,7 @@ __all__ = [
     "Method",
     "MultiObjectiveOptimizer",
     "PCGrad",
+    "SmoothTchebycheff",
     "StepInfo",
     "__version__",
     "available",

@@ -12,9 +12,10 @@ from moo_lenient.methods.linear_scalarization import LinearScalarization
 from moo_lenient.methods.mgda import MGDA
 from moo_lenient.methods.pcgrad import PCGrad
 from moo_lenient.methods.plc import PLC
+from moo_lenient.methods.stch import SmoothTchebycheff
 
 _REGISTRY: dict[str, type[Method]] = {
-    cls.name: cls for cls in (LinearScalarization, MGDA, PCGrad, PLC)
+    cls.name: cls for cls in (LinearScalarization, MGDA, PCGrad, PLC, SmoothTchebycheff)
 }
 
 
@@ -39,6 +40,7 @@ __all__ = [
     "LinearScalarization",
     "Method",
     "PCGrad",
+    "SmoothTchebycheff",
     "available",
     "get",
 ]

@@ -8,7 +8,14 @@ import warnings
 import pytest
 import torch
 
-from moo_lenient.methods import MGDA, PLC, PROPERTIES, LinearScalarization, PCGrad
+from moo_lenient.methods import (
+    MGDA,
+    PLC,
+    PROPERTIES,
+    LinearScalarization,
+    PCGrad,
+    SmoothTchebycheff,
+)
 from tests.conftest import SCALES, SHAPES, random_jacobian
 
 # Factories of K: a fresh instance per use (PLC with a horizon so that no warning is raised).
@@ -20,7 +27,11 @@ FACTORIES = {
     "plc-reference": lambda k: PLC(horizon=100, ideal=[-1.0] * k, nadir=[3.0] * k),
     "plc-l2-harmonic": lambda k: PLC(horizon=100, voices="l2", rescale="harmonic"),
     "plc-rigid": lambda k: PLC(horizon=100, kappa0=float("inf"), stall_eps=0.0),
+    "stch": lambda k: SmoothTchebycheff(),
+    "stch-reference": lambda k: SmoothTchebycheff(ideal=[-1.0] * k, nadir=[3.0] * k),
 }
+# Methods that price with the objective values and refuse a call without them.
+REQUIRES_VALUES = {"stch", "stch-reference"}
 CLAIMS = {name: f(1).properties for name, f in FACTORIES.items()}
 
 
@@ -52,10 +63,19 @@ def test_finite_output_at_every_scale_and_rank(name, k, d, rank, scale):
         assert torch.equal(result.direction, torch.zeros(d, dtype=torch.float64))
 
 
-@pytest.mark.parametrize("name", list(FACTORIES))
+@pytest.mark.parametrize("name", [n for n in FACTORIES if n not in REQUIRES_VALUES])
 def test_works_without_losses_and_preference(name):
     jac = random_jacobian(3, 6, seed=1)
     result = FACTORIES[name](3)(jac)
+    assert torch.isfinite(result.direction).all()
+
+
+@pytest.mark.parametrize("name", sorted(REQUIRES_VALUES))
+def test_methods_requiring_values_say_so_without_losses(name):
+    jac = random_jacobian(3, 6, seed=1)
+    with pytest.raises(ValueError, match="losses="):
+        FACTORIES[name](3)(jac)
+    result = FACTORIES[name](3)(jac, losses=[1.0, 2.0, 3.0])  # preference still optional
     assert torch.isfinite(result.direction).all()
 
 
@@ -94,8 +114,10 @@ def test_linear_under_scaling(name):
     c1 = torch.rand(4, 1, dtype=torch.float64) + 0.1
     c2 = torch.rand(4, 1, dtype=torch.float64) + 0.1
     method = FACTORIES[name](4)
-    lhs = method(2.0 * (c1 * jac) + 3.0 * (c2 * jac)).direction
-    rhs = 2.0 * method(c1 * jac).direction + 3.0 * method(c2 * jac).direction
+    # Fixed values: "linear in J" is at fixed objective values (methods pricing with them).
+    f = [0.5, 1.0, 1.5, 2.0]
+    lhs = method(2.0 * (c1 * jac) + 3.0 * (c2 * jac), losses=f).direction
+    rhs = 2.0 * method(c1 * jac, losses=f).direction + 3.0 * method(c2 * jac, losses=f).direction
     torch.testing.assert_close(lhs, rhs)
 
 
