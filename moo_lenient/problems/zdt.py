@@ -19,7 +19,6 @@ from torch import Tensor
 
 from moo_lenient.problems.base import Problem, box, non_dominated
 
-
 SQRT_FLOOR = 1e-12
 
 
