@@ -50,6 +50,7 @@ def run(
         spec.forms,
         spec.steps if steps is None else _positive(steps, "steps"),
         spec.preferences if preferences is None else _positive(preferences, "preferences"),
+        spec.exclude,
     )
     records = execute(configs, None if out is None else Path(out), jobs=jobs, progress=progress)
     table = BenchTable(records)
@@ -88,6 +89,7 @@ def resolve(
         tuple(forms) if forms else base.forms,
         base.steps,
         base.preferences,
+        base.exclude,
     )
 
 

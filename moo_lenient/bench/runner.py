@@ -26,7 +26,9 @@ from moo_lenient.bench.engine import run_batch
 from moo_lenient.bench.suites import FORMS, METHODS, PROBLEMS, das_dennis
 
 RUNS_FILE = "runs.jsonl"
-TRAJECTORY_POINTS = 120  # stored per run for problems with at most 2 variables
+TRAJECTORY_POINTS = 120  # path points stored per run (seed 0, problems with 2 variables)
+# Starts and final variables are stored for problems with at most 3 variables (the others are
+# reproducible from the seed and too large to keep).
 
 
 @dataclass(frozen=True)
@@ -53,12 +55,16 @@ def expand(
     forms: Iterable[str] = FORMS,
     steps: int | None = None,
     preferences: int | None = None,
+    exclude: Iterable[tuple[str, str]] = (),
 ) -> list[Config]:
     """Every (problem, form, method, seed), with the problem's protocol unless overridden."""
     configs = []
+    skip = set(exclude)
     for p in problems:
         spec = PROBLEMS[p]
         for form in forms:
+            if (p, form) in skip:
+                continue
             # A deterministic problem with fixed starts gives the same result for every seed.
             n_seeds = 1 if (form == "det" and spec.starts is not None) else seeds
             for m in methods:
@@ -104,7 +110,9 @@ def _run_config(config: Config) -> dict:
         run_prefs = prefs
         run_starts = problem.initial(len(prefs), start_gen)
     noise_gen = torch.Generator().manual_seed(_seed(config.problem, config.seed, "noise"))
-    record_every = max(1, config.steps // TRAJECTORY_POINTS) if problem.num_variables <= 2 else 0
+    # Paths (for plots) of seed 0 of problems with 2 variables.
+    plotted = problem.num_variables <= 2 and config.seed == 0
+    record_every = max(1, config.steps // TRAJECTORY_POINTS) if plotted else 0
     began = time.perf_counter()
     result = run_batch(
         problem,
@@ -123,10 +131,12 @@ def _run_config(config: Config) -> dict:
         **asdict(config),
         "lr": spec.lr,
         "preference_vectors": run_prefs.tolist(),
-        "starts": run_starts.tolist(),
+        "starts": run_starts.tolist() if problem.num_variables <= 3 else None,
         "final_values": result.final_values.tolist(),
         "final_x": result.final_x.tolist() if problem.num_variables <= 3 else None,
-        "trajectory": None if result.trajectory is None else result.trajectory.tolist(),
+        "trajectory": None
+        if result.trajectory is None
+        else np.round(result.trajectory, 4).tolist(),
         "step_shares": {k: v.tolist() for k, v in result.step_shares.items()},
         "seconds": seconds,
     }

@@ -1,6 +1,8 @@
 """Problems with known Pareto fronts (differentiable, batched torch implementations)."""
 
+from moo_lenient.problems.barrier import Barrier
 from moo_lenient.problems.base import Problem
+from moo_lenient.problems.digits import DigitsMTL
 from moo_lenient.problems.dtlz import DTLZ2
 from moo_lenient.problems.fonseca_fleming import VLMOP2, FonsecaFleming
 from moo_lenient.problems.toy import PROTOCOLS, CAGradToy, ToyProtocol
@@ -13,7 +15,9 @@ __all__ = [
     "ZDT1",
     "ZDT2",
     "ZDT3",
+    "Barrier",
     "CAGradToy",
+    "DigitsMTL",
     "FonsecaFleming",
     "Problem",
     "ToyProtocol",

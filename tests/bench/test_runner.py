@@ -38,6 +38,12 @@ def test_expand_collapses_seeds_only_for_deterministic_fixed_starts():
     assert len(toy_det) == 2 and len(toy_noisy) == 6 and len(zdt_det) == 6
     assert len({c.key for c in configs}) == len(configs)
     assert all(c.steps == PROBLEMS[c.problem].steps for c in configs)
+    kept = expand(["digits-2", "zdt1"], ["ls"], seeds=1, exclude=[("digits-2", "det")])
+    assert [(c.problem, c.form) for c in kept] == [
+        ("digits-2", "noisy"),
+        ("zdt1", "det"),
+        ("zdt1", "noisy"),
+    ]
 
 
 def test_jobs_do_not_change_results():
@@ -140,3 +146,20 @@ def test_suites_name_known_things():
         assert set(suite.problems) <= set(PROBLEMS)
         assert set(suite.methods) <= set(bench.METHODS)
     assert Config("zdt1", "det", "ls", 0, 10, 3).key == "zdt1|det|ls|seed=0|steps=10|prefs=3"
+
+
+@pytest.mark.parametrize("problem", ["dtlz2-3", "dtlz2-5", "toy-nash"])
+def test_plots_for_three_five_objectives_and_the_toy(tmp_path, problem):
+    bench.run(
+        problems=[problem],
+        methods=["ls", "plc"],
+        forms=["det"],
+        seeds=1,
+        steps=4,
+        preferences=3,
+        out=tmp_path,
+        progress=False,
+    )
+    plots = sorted(p.name for p in (tmp_path / "plots").iterdir())
+    assert f"{problem}-det-front.png" in plots
+    assert (f"{problem}-det-trajectories.png" in plots) == (problem == "toy-nash")

@@ -1,0 +1,265 @@
+"""The full benchmark suite and the PLC ablation, rendered into docs/benchmarks.md and README.md.
+
+    python benchmarks/suite.py --jobs 2            # run both suites (resumable), then render
+    python benchmarks/suite.py --render-only       # re-render from the stored raw results
+
+Raw results go to docs/data/suite/{full,ablation}/runs.jsonl (one JSON line per problem, form,
+method and seed), plots to docs/img/suite/. Every number in the rendered tables is computed from
+those raw results; nothing is typed in by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import re
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from moo_lenient import bench
+from moo_lenient.bench.runner import load_runs
+from moo_lenient.bench.suites import MAIN_METHODS, METHODS, SUITES
+from moo_lenient.bench.table import BenchTable, Cell, best_methods
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "docs" / "data" / "suite"
+IMG = ROOT / "docs" / "img" / "suite"
+BEGIN, END = "<!-- suite:begin -->", "<!-- suite:end -->"
+ABLATION_BEGIN, ABLATION_END = "<!-- ablation:begin -->", "<!-- ablation:end -->"
+README_BEGIN, README_END = "<!-- suite-summary:begin -->", "<!-- suite-summary:end -->"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--render-only", action="store_true")
+    parser.add_argument("--suites", nargs="+", default=["full", "ablation"])
+    args = parser.parse_args(argv)
+    timings = {}
+    if not args.render_only:
+        for name in args.suites:
+            began = time.perf_counter()
+            bench.run(suite=name, jobs=args.jobs, out=DATA / name, plots=name == "full")
+            timings[name] = time.perf_counter() - began
+            print(f"{name}: {timings[name] / 60:.1f} min", flush=True)
+        if (DATA / "full" / "plots").exists():
+            IMG.mkdir(parents=True, exist_ok=True)
+            for png in (DATA / "full" / "plots").glob("*.png"):
+                shutil.copy(png, IMG / png.name)
+    full = BenchTable(list(load_runs(DATA / "full").values()))
+    ablation = BenchTable(list(load_runs(DATA / "ablation").values()))
+    meta = environment(timings)
+    write_between(ROOT / "docs" / "benchmarks.md", BEGIN, END, render_full(full, meta))
+    write_between(
+        ROOT / "docs" / "benchmarks.md", ABLATION_BEGIN, ABLATION_END, render_ablation(ablation)
+    )
+    write_between(ROOT / "README.md", README_BEGIN, README_END, render_summary(full))
+    print(render_summary(full))
+    return 0
+
+
+def environment(timings: dict[str, float]) -> str:
+    parts = [f"torch {torch.__version__}", f"Python {platform.python_version()}"]
+    parts += [f"{name} suite {sec / 60:.1f} min with --jobs 2" for name, sec in timings.items()]
+    return "; ".join(parts)
+
+
+def write_between(path: Path, begin: str, end: str, body: str) -> None:
+    text = path.read_text()
+    block = f"{begin}\n{body}\n{end}"
+    if begin in text:
+        text = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: block, text, flags=re.S)
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    path.write_text(text)
+
+
+def fmt(cell: Cell) -> str:
+    return f"{cell.mean:.3f} ± {cell.std:.3f}" if cell.n > 1 else f"{cell.mean:.3f}"
+
+
+def overview(table: BenchTable, score: str, methods, higher: bool) -> str:
+    """Rows: problem and form; columns: methods; the score's mean ± std, tied-best in bold."""
+    head = "| problem | form | " + " | ".join(METHODS[m].label for m in methods) + " |"
+    lines = [head, "|---|---|" + "---|" * len(methods)]
+    for (problem, form), by_method in table.rows.items():
+        cells = {m: by_method[m][score] for m in methods if m in by_method}
+        bold = best_methods(cells, higher)
+        row = [
+            (f"**{fmt(cells[m])}**" if m in bold else fmt(cells[m])) if m in cells else "-"
+            for m in methods
+        ]
+        lines.append(f"| {problem} | {form} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def targets(table: BenchTable) -> str:
+    """The issue's targets for default PLC (given the reference), computed from the runs."""
+    rows = table.rows
+    keys = list(rows)
+    best = [k for k in keys if "plc" in best_methods(_main(rows[k], "hv"), True)]
+    tcheb_ok = [
+        k
+        for k in keys
+        if rows[k]["plc"]["tcheb"].mean <= rows[k]["ls"]["tcheb"].mean + rows[k]["ls"]["tcheb"].std
+    ]
+    pc_ok = [
+        k
+        for k in keys
+        if rows[k]["plc"]["pc"].mean >= rows[k]["ls"]["pc"].mean - rows[k]["ls"]["pc"].std
+    ]
+    lines = [
+        "| target | measured | met |",
+        "|---|---|---|",
+        f"| best or tied-best HV on ≥ 80% of problem-forms | {len(best)}/{len(keys)} "
+        f"({100 * len(best) / len(keys):.0f}%) | {_yes(len(best) >= 0.8 * len(keys))} |",
+        f"| weighted Tchebycheff value no worse than LS (within LS's std) | "
+        f"{len(tcheb_ok)}/{len(keys)} | {_yes(len(tcheb_ok) == len(keys))} |",
+        f"| preference compliance no worse than LS (within LS's std) | "
+        f"{len(pc_ok)}/{len(keys)} | {_yes(len(pc_ok) == len(keys))} |",
+    ]
+    for problem in ("barrier-2", "barrier-3"):
+        d = table.paired(problem, "noisy", "plc", "stch")
+        if len(d) > 1:
+            se = d.std(ddof=1) / np.sqrt(len(d))
+            lines.append(
+                f"| paired HV gain over STCH, {problem} noisy (mean > 2 SE) | "
+                f"{d.mean():+.4f} ± {se:.4f} (SE, {len(d)} seeds) | {_yes(d.mean() > 2 * se)} |"
+            )
+    misses = [f"{p} {f}" for p, f in keys if (p, f) not in best]
+    tcheb_miss = [f"{p} {f}" for p, f in keys if (p, f) not in tcheb_ok]
+    pc_miss = [f"{p} {f}" for p, f in keys if (p, f) not in pc_ok]
+    lines += [
+        "",
+        f"Not best or tied-best in HV: {', '.join(misses) or 'none'}.",
+        f"Tchebycheff value worse than LS: {', '.join(tcheb_miss) or 'none'}.",
+        f"Preference compliance worse than LS: {', '.join(pc_miss) or 'none'}.",
+    ]
+    return "\n".join(lines)
+
+
+def _main(by_method: dict, score: str) -> dict:
+    return {m: by_method[m][score] for m in MAIN_METHODS if m in by_method}
+
+
+def _yes(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def render_full(table: BenchTable, meta: str) -> str:
+    suite = SUITES["full"]
+    plots = sorted(p.name for p in IMG.glob("*.png")) if IMG.exists() else []
+    parts = [
+        f"Full suite: {len(table.records)} configurations ({len(suite.problems)} problems x "
+        f"2 forms x {len(suite.methods)} methods x {suite.seeds} seeds; 1 seed for the toy's "
+        f"deterministic form, whose starts are fixed). {meta}.",
+        "",
+        "### Hypervolume (normalized losses, reference 1.1; mean ± std over seeds)",
+        "",
+        overview(table, "hv", MAIN_METHODS, True),
+        "",
+        "### Weighted Tchebycheff value max_k w_k f̃_k (lower: closer to the preference)",
+        "",
+        overview(table, "tcheb", MAIN_METHODS, False),
+        "",
+        "### Escape rate (share of runs ending within 0.05 of the front)",
+        "",
+        overview(table, "escape", MAIN_METHODS, True),
+        "",
+        "### Targets for default PLC (with the problem's reference)",
+        "",
+        targets(table),
+        "",
+        "### Every score, per problem",
+        "",
+        table.to_markdown(),
+        "",
+        "### Plots",
+        "",
+    ]
+    parts += [f"![{name}](img/suite/{name})" for name in plots]
+    return "\n".join(parts)
+
+
+def render_ablation(table: BenchTable) -> str:
+    methods = [m for m in SUITES["ablation"].methods if any(m in r for r in table.rows.values())]
+    keys = list(table.rows)
+    head = "| variant | " + " | ".join(f"{p} {f}" for p, f in keys) + " |"
+    lines = [head, "|---|" + "---|" * len(keys)]
+    for m in methods:
+        cells = []
+        for key in keys:
+            by_method = table.rows[key]
+            if m not in by_method:
+                cells.append("-")
+                continue
+            bold = best_methods({k: v["hv"] for k, v in by_method.items()}, True)
+            text = fmt(by_method[m]["hv"])
+            cells.append(f"**{text}**" if m in bold else text)
+        lines.append(f"| {METHODS[m].label} (`{m}`) | " + " | ".join(cells) + " |")
+    paired = [
+        "| variant | " + " | ".join(f"{p} {f}" for p, f in keys) + " |",
+        "|---|" + "---|" * len(keys),
+    ]
+    for m in methods:
+        if m == "plc":
+            continue
+        base = "plc-noref" if METHODS[m].ablation_of == "plc-noref" else "plc"
+        cells = []
+        for problem, form in keys:
+            d = table.paired(problem, form, m, base)
+            if len(d) < 2:
+                cells.append("-")
+                continue
+            se = d.std(ddof=1) / np.sqrt(len(d))
+            mark = "*" if abs(d.mean()) > 2 * se else ""
+            cells.append(f"{d.mean():+.3f} ± {se:.3f}{mark}")
+        paired.append(f"| {m} − {base} | " + " | ".join(cells) + " |")
+    tcheb = [
+        "| variant | " + " | ".join(f"{p} {f}" for p, f in keys) + " |",
+        "|---|" + "---|" * len(keys),
+    ]
+    for m in methods:
+        cells = [fmt(table.rows[k][m]["tcheb"]) if m in table.rows[k] else "-" for k in keys]
+        tcheb.append(f"| {m} | " + " | ".join(cells) + " |")
+    seeds = max(
+        (c.n for r in table.rows.values() for v in r.values() for c in v.values()), default=0
+    )
+    return "\n".join(
+        [
+            f"Ablation suite: {len(table.records)} configurations, {seeds} seeds. Hypervolume, "
+            "mean ± std (tied-best in bold):",
+            "",
+            *lines,
+            "",
+            "Paired hypervolume differences to the default (same seeds, same starts, same noise "
+            "stream), mean ± standard error; * = more than 2 SE from zero:",
+            "",
+            *paired,
+            "",
+            "Weighted Tchebycheff value (lower is closer to the preference):",
+            "",
+            *tcheb,
+        ]
+    )
+
+
+def render_summary(table: BenchTable) -> str:
+    return "\n".join(
+        [
+            "Hypervolume of the full suite (normalized losses, reference 1.1, mean ± std over "
+            "seeds, tied-best in bold; every score and plot in "
+            "[docs/benchmarks.md](docs/benchmarks.md)):",
+            "",
+            overview(table, "hv", MAIN_METHODS, True),
+        ]
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
