@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     full = BenchTable(list(load_runs(DATA / "full").values()))
     ablation = BenchTable(list(load_runs(DATA / "ablation").values()))
     meta = environment(timings)
-    write_between(ROOT / "docs" / "benchmarks.md", BEGIN, END, render_full(full, meta))
+    write_between(ROOT / "docs" / "benchmarks.md", BEGIN, END, render_full(full, ablation, meta))
     write_between(
         ROOT / "docs" / "benchmarks.md", ABLATION_BEGIN, ABLATION_END, render_ablation(ablation)
     )
@@ -98,8 +98,9 @@ def overview(table: BenchTable, score: str, methods, higher: bool) -> str:
     return "\n".join(lines)
 
 
-def targets(table: BenchTable) -> str:
-    """The issue's targets for default PLC (given the reference), computed from the runs."""
+def targets(table: BenchTable, ablation: BenchTable) -> str:
+    """The issue's targets for default PLC (given the reference), computed from the runs; the
+    paired test against STCH uses the ablation suite (more seeds) where it has the problem."""
     rows = table.rows
     keys = list(rows)
     best = [k for k in keys if "plc" in best_methods(_main(rows[k], "hv"), True)]
@@ -124,7 +125,9 @@ def targets(table: BenchTable) -> str:
         f"{len(pc_ok)}/{len(keys)} | {_yes(len(pc_ok) == len(keys))} |",
     ]
     for problem in ("barrier-2", "barrier-3"):
-        d = table.paired(problem, "noisy", "plc", "stch")
+        d = ablation.paired(problem, "noisy", "plc", "stch")
+        if len(d) < 2:
+            d = table.paired(problem, "noisy", "plc", "stch")
         if len(d) > 1:
             se = d.std(ddof=1) / np.sqrt(len(d))
             lines.append(
@@ -151,7 +154,7 @@ def _yes(ok: bool) -> str:
     return "yes" if ok else "**no**"
 
 
-def render_full(table: BenchTable, meta: str) -> str:
+def render_full(table: BenchTable, ablation: BenchTable, meta: str) -> str:
     suite = SUITES["full"]
     plots = sorted(p.name for p in IMG.glob("*.png")) if IMG.exists() else []
     parts = [
@@ -173,7 +176,7 @@ def render_full(table: BenchTable, meta: str) -> str:
         "",
         "### Targets for default PLC (with the problem's reference)",
         "",
-        targets(table),
+        targets(table, ablation),
         "",
         "### Every score, per problem",
         "",
