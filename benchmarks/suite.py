@@ -52,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
             for png in (DATA / "full" / "plots").glob("*.png"):
                 shutil.copy(png, IMG / png.name)
     full = BenchTable(list(load_runs(DATA / "full").values()))
-    ablation = BenchTable(list(load_runs(DATA / "ablation").values()))
+    # ablation-extra: variants added while the study ran (same suite and protocol, own file).
+    ablation_runs = {**load_runs(DATA / "ablation-extra"), **load_runs(DATA / "ablation")}
+    ablation = BenchTable(list(ablation_runs.values()))
     meta = environment(timings)
     write_between(ROOT / "docs" / "benchmarks.md", BEGIN, END, render_full(full, ablation, meta))
     write_between(
