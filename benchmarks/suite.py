@@ -1,9 +1,12 @@
 """The full benchmark suite and the PLC ablation, rendered into docs/benchmarks.md and README.md.
 
-    python benchmarks/suite.py --jobs 2            # run both suites (resumable), then render
+    python benchmarks/suite.py --jobs 2            # run the suites (resumable), then render
     python benchmarks/suite.py --render-only       # re-render from the stored raw results
 
-Raw results go to docs/data/suite/{full,ablation}/runs.jsonl (one JSON line per problem, form,
+Suites: "full" (every problem x the main methods), "ablation" (PLC variants on the barrier,
+5-objective DTLZ2 and real-data problems) and "candidates" (the PLC variants the ablation singled
+out, CANDIDATES, on the full suite's problems). Raw results go to
+docs/data/suite/{full,ablation,full-candidates}/runs.jsonl (one JSON line per problem, form,
 method and seed), plots to docs/img/suite/. Every number in the rendered tables is computed from
 those raw results; nothing is typed in by hand.
 """
@@ -22,11 +25,13 @@ import numpy as np
 import torch
 
 from moo_lenient import bench
+from moo_lenient.bench.plots import write_plots
 from moo_lenient.bench.runner import load_runs
 from moo_lenient.bench.suites import MAIN_METHODS, METHODS, SUITES
 from moo_lenient.bench.table import BenchTable, Cell, best_methods
 
 ROOT = Path(__file__).resolve().parents[1]
+CANDIDATES = ("plc-l2",)  # the "candidates" suite: these on the full suite's problems
 DATA = ROOT / "docs" / "data" / "suite"
 IMG = ROOT / "docs" / "img" / "suite"
 BEGIN, END = "<!-- suite:begin -->", "<!-- suite:end -->"
@@ -38,23 +43,30 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--render-only", action="store_true")
-    parser.add_argument("--suites", nargs="+", default=["full", "ablation"])
+    parser.add_argument("--no-plots", action="store_true", help="keep docs/img/suite as it is")
+    parser.add_argument("--suites", nargs="+", default=["full", "ablation", "candidates"])
     args = parser.parse_args(argv)
     timings = {}
     if not args.render_only:
         for name in args.suites:
             began = time.perf_counter()
-            bench.run(suite=name, jobs=args.jobs, out=DATA / name, plots=name == "full")
+            if name == "candidates":
+                out = DATA / "full-candidates"
+                bench.run("full", CANDIDATES, jobs=args.jobs, out=out, plots=False)
+            else:
+                bench.run(suite=name, jobs=args.jobs, out=DATA / name, plots=False)
             timings[name] = time.perf_counter() - began
             print(f"{name}: {timings[name] / 60:.1f} min", flush=True)
-        if (DATA / "full" / "plots").exists():
-            IMG.mkdir(parents=True, exist_ok=True)
-            for png in (DATA / "full" / "plots").glob("*.png"):
-                shutil.copy(png, IMG / png.name)
-    full = BenchTable(list(load_runs(DATA / "full").values()))
-    # ablation-extra: variants added while the study ran (same suite and protocol, own file).
-    ablation_runs = {**load_runs(DATA / "ablation-extra"), **load_runs(DATA / "ablation")}
-    ablation = BenchTable(list(ablation_runs.values()))
+    # full-candidates: a PLC variant the ablation singled out, run on the whole full suite
+    # (same protocol, own file); shown beside the main methods, not counted in the targets.
+    full_runs = {**load_runs(DATA / "full-candidates"), **load_runs(DATA / "full")}
+    full = BenchTable(list(full_runs.values()))
+    if not args.no_plots:  # the plots of the main methods, from the raw results
+        main_runs = [r for r in full_runs.values() if r["method"] in MAIN_METHODS]
+        shutil.rmtree(IMG, ignore_errors=True)
+        write_plots(main_runs, IMG.parent)  # writes into docs/img/plots, renamed below
+        (IMG.parent / "plots").rename(IMG)
+    ablation = BenchTable(list(load_runs(DATA / "ablation").values()))
     meta = environment(timings)
     write_between(ROOT / "docs" / "benchmarks.md", BEGIN, END, render_full(full, ablation, meta))
     write_between(
@@ -148,6 +160,11 @@ def targets(table: BenchTable, ablation: BenchTable) -> str:
     return "\n".join(lines)
 
 
+def shown(table: BenchTable) -> tuple[str, ...]:
+    present = {m for rows in table.rows.values() for m in rows}
+    return MAIN_METHODS + tuple(m for m in CANDIDATES if m in present)
+
+
 def _main(by_method: dict, score: str) -> dict:
     return {m: by_method[m][score] for m in MAIN_METHODS if m in by_method}
 
@@ -166,15 +183,15 @@ def render_full(table: BenchTable, ablation: BenchTable, meta: str) -> str:
         "",
         "### Hypervolume (normalized losses, reference 1.1; mean ± std over seeds)",
         "",
-        overview(table, "hv", MAIN_METHODS, True),
+        overview(table, "hv", shown(table), True),
         "",
         "### Weighted Tchebycheff value max_k w_k f̃_k (lower: closer to the preference)",
         "",
-        overview(table, "tcheb", MAIN_METHODS, False),
+        overview(table, "tcheb", shown(table), False),
         "",
         "### Escape rate (share of runs ending within 0.05 of the front)",
         "",
-        overview(table, "escape", MAIN_METHODS, True),
+        overview(table, "escape", shown(table), True),
         "",
         "### Targets for default PLC (with the problem's reference)",
         "",
@@ -261,7 +278,7 @@ def render_summary(table: BenchTable) -> str:
             "seeds, tied-best in bold; every score and plot in "
             "[docs/benchmarks.md](docs/benchmarks.md)):",
             "",
-            overview(table, "hv", MAIN_METHODS, True),
+            overview(table, "hv", shown(table), True),
         ]
     )
 

@@ -82,19 +82,25 @@ def front_figure(plt, problem, key: str, form: str, records: Sequence[dict]):
     projection = "3d" if k == 3 else None
     fig, axes = _grid(plt, len(records), projection)
     ideal, nadir = problem.ideal(), problem.nadir()
+    # one box for every panel: the front's, widened to show final points up to 4 ranges away
+    span = nadir - ideal
+    every = np.concatenate([np.asarray(r["final_values"], dtype=np.float64) for r in records])
+    every = np.clip(every[np.all(np.isfinite(every), axis=1)], ideal - span, nadir + 4 * span)
+    low = np.minimum(ideal, every.min(axis=0, initial=np.inf)) - 0.1 * span
+    high = np.maximum(nadir, every.max(axis=0, initial=-np.inf)) + 0.1 * span
     for ax, rec in zip(axes, records, strict=True):
         f = np.asarray(rec["final_values"], dtype=np.float64)
         w = np.asarray(rec["preference_vectors"], dtype=np.float64)
         color = w[:, 0]  # the weight on the first objective
         if k == 2:
             order = np.argsort(front[:, 0])
-            ax.plot(front[order, 0], front[order, 1], ".", ms=1, color="0.6", label="front")
+            size = 4 if problem.front_is_estimated else 1  # an estimate has few points
+            ax.plot(front[order, 0], front[order, 1], ".", ms=size, color="0.6", label="front")
             ax.scatter(f[:, 0], f[:, 1], c=color, cmap="viridis", s=18, vmin=0, vmax=1, zorder=3)
             ax.set_xlabel("f1")
             ax.set_ylabel("f2")
-            span = nadir - ideal
-            ax.set_xlim(ideal[0] - 0.1 * span[0], nadir[0] + 0.6 * span[0])
-            ax.set_ylim(ideal[1] - 0.1 * span[1], nadir[1] + 0.6 * span[1])
+            ax.set_xlim(low[0], high[0])
+            ax.set_ylim(low[1], high[1])
         elif k == 3:
             sub = front[:: max(1, len(front) // 1500)]
             ax.scatter(sub[:, 0], sub[:, 1], sub[:, 2], s=1, color="0.7", alpha=0.4)

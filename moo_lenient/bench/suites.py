@@ -141,14 +141,6 @@ _ABLATIONS = (
     ("plc-kappa3", "κ_0 = 3", {"kappa0": 3.0}),
     ("plc-cosine", "cosine schedule", {"schedule": "cosine"}),
     ("plc-excursion", "coalition excursion (opt-in)", {"excursion": {}}),
-    # Candidates found by this study (docs/benchmarks.md): gradient-norm voices and the annealed
-    # temperature together, with the reference for the prices.
-    (
-        "plc-ema-annealed",
-        "ema_l2 voices + annealed temperature",
-        {"voices": "ema_l2", "mu_start": 1.0},
-    ),
-    ("plc-l2-annealed", "l2 voices + annealed temperature", {"voices": "l2", "mu_start": 1.0}),
 )
 
 METHODS: dict[str, MethodSpec] = {spec.key: spec for spec in _MAIN}
