@@ -39,6 +39,11 @@ VARIANTS: dict[str, tuple[str, Callable[[CAGradToy, int], Method]]] = {
         "PLC, toy ideal and nadir given",
         lambda toy, steps: PLC(horizon=steps, ideal=toy.ideal(), nadir=toy.nadir()),
     ),
+    # The candidate default with a reference from the suite's ablation (docs/benchmarks.md).
+    "plc-ref-l2": (
+        "PLC, toy ideal and nadir given, l2 voices (candidate)",
+        lambda toy, steps: PLC(horizon=steps, ideal=toy.ideal(), nadir=toy.nadir(), voices="l2"),
+    ),
 }
 
 
