@@ -97,3 +97,38 @@ def check_in_choices(value: str, name: str, choices: Sequence[str]) -> str:
     if value not in choices:
         raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
     return value
+
+
+def check_positive(x: float, name: str) -> float:
+    """A positive finite number (a temperature, say) as float."""
+    x = float(x)
+    if not (math.isfinite(x) and x > 0):
+        raise ValueError(f"{name} must be a positive finite number, got {x}")
+    return x
+
+
+def check_finite_vector(values: ArrayLike, name: str) -> np.ndarray:
+    """A finite 1-D float64 vector."""
+    v = as_float64_vector(values, name)
+    if not np.all(np.isfinite(v)):
+        raise ValueError(f"{name} must be finite, got {v.tolist()}")
+    return v
+
+
+def check_reference(
+    ideal: ArrayLike | None, nadir: ArrayLike | None
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """An ideal/nadir pair given together or not at all, finite, with nadir > ideal."""
+    if (ideal is None) != (nadir is None):
+        raise ValueError("ideal and nadir must be given together (r = nadir - ideal) or not at all")
+    if ideal is None:
+        return None, None
+    z, n = check_finite_vector(ideal, "ideal"), check_finite_vector(nadir, "nadir")
+    if z.shape != n.shape:
+        raise ValueError(f"ideal has {z.size} entries but nadir has {n.size}")
+    if np.any(n - z <= 0):
+        raise ValueError(
+            "nadir must exceed ideal in every objective (r = nadir - ideal > 0), got "
+            f"ideal={z.tolist()}, nadir={n.tolist()}"
+        )
+    return z, n

@@ -11,7 +11,12 @@ import numpy as np
 import torch
 
 from moo_lenient._qp import nnqp, unit_scale
-from moo_lenient._validation import as_float64_vector, check_in_choices
+from moo_lenient._validation import (
+    check_finite_vector,
+    check_in_choices,
+    check_positive,
+    check_reference,
+)
 from moo_lenient.methods._plc_excursion import ExcursionConfig, ExcursionState, excursion_step
 from moo_lenient.methods.base import Method, as_index_tuple
 
@@ -123,33 +128,18 @@ class PLC(Method):
         self.proposal = check_in_choices(proposal, "proposal", PROPOSALS)
         self.schedule = check_in_choices(schedule, "schedule", SCHEDULES)
         self.rescale = check_in_choices(rescale, "rescale", RESCALES)
-        self.mu = _positive(mu, "mu")
+        self.mu = check_positive(mu, "mu")
         if mu_start is not None and mu_start != "auto":
-            mu_start = _positive(mu_start, "mu_start")
+            mu_start = check_positive(mu_start, "mu_start")
         self.mu_start = mu_start
-        if (ideal is None) != (nadir is None):
+        self.ideal, self.nadir = check_reference(ideal, nadir)
+        if self.ideal is not None and lower_bound is not None:
             raise ValueError(
-                "ideal and nadir must be given together (r = nadir - ideal) or not at all"
+                "lower_bound is for the forecast ideal; it cannot be combined "
+                "with a given ideal/nadir"
             )
-        self.ideal = None if ideal is None else _finite_vector(ideal, "ideal")
-        self.nadir = None if nadir is None else _finite_vector(nadir, "nadir")
-        if self.ideal is not None:
-            if self.ideal.shape != self.nadir.shape:
-                raise ValueError(
-                    f"ideal has {self.ideal.size} entries but nadir has {self.nadir.size}"
-                )
-            if np.any(self.nadir - self.ideal <= 0):
-                raise ValueError(
-                    "nadir must exceed ideal in every objective (r = nadir - ideal > 0), got "
-                    f"ideal={self.ideal.tolist()}, nadir={self.nadir.tolist()}"
-                )
-            if lower_bound is not None:
-                raise ValueError(
-                    "lower_bound is for the forecast ideal; it cannot be combined "
-                    "with a given ideal/nadir"
-                )
         self.lower_bound = (
-            None if lower_bound is None else _finite_vector(lower_bound, "lower_bound")
+            None if lower_bound is None else check_finite_vector(lower_bound, "lower_bound")
         )
         self.kappa0 = _non_negative(kappa0, "kappa0")
         if horizon is not None:
@@ -504,22 +494,8 @@ class PLC(Method):
         return f"PLC({', '.join(args)})"
 
 
-def _positive(x: float, name: str) -> float:
-    x = float(x)
-    if not (math.isfinite(x) and x > 0):
-        raise ValueError(f"{name} must be a positive finite number, got {x}")
-    return x
-
-
 def _non_negative(x: float, name: str) -> float:
     x = float(x)
     if not (math.isfinite(x) or x == math.inf) or x < 0 or math.isnan(x):
         raise ValueError(f"{name} must be a non-negative number, got {x}")
     return x
-
-
-def _finite_vector(values: Sequence[float], name: str) -> np.ndarray:
-    v = as_float64_vector(values, name)
-    if not np.all(np.isfinite(v)):
-        raise ValueError(f"{name} must be finite, got {v.tolist()}")
-    return v

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
-from moo_lenient._validation import as_float64_vector
+from moo_lenient._validation import check_positive, check_reference
 from moo_lenient.methods.base import Method
 
 
@@ -64,23 +63,8 @@ class SmoothTchebycheff(Method):
         ideal: Sequence[float] | None = None,
         nadir: Sequence[float] | None = None,
     ) -> None:
-        self.mu = _positive(mu, "mu")
-        if (ideal is None) != (nadir is None):
-            raise ValueError(
-                "ideal and nadir must be given together (r = nadir - ideal) or not at all"
-            )
-        self.ideal = None if ideal is None else _finite_vector(ideal, "ideal")
-        self.nadir = None if nadir is None else _finite_vector(nadir, "nadir")
-        if self.ideal is not None:
-            if self.ideal.shape != self.nadir.shape:
-                raise ValueError(
-                    f"ideal has {self.ideal.size} entries but nadir has {self.nadir.size}"
-                )
-            if np.any(self.nadir - self.ideal <= 0):
-                raise ValueError(
-                    "nadir must exceed ideal in every objective (r = nadir - ideal > 0), got "
-                    f"ideal={self.ideal.tolist()}, nadir={self.nadir.tolist()}"
-                )
+        self.mu = check_positive(mu, "mu")
+        self.ideal, self.nadir = check_reference(ideal, nadir)
 
     def _solve(
         self, gramian: np.ndarray, preference: np.ndarray, losses: np.ndarray | None
@@ -123,17 +107,3 @@ class SmoothTchebycheff(Method):
         if self.ideal is not None:
             args += [f"ideal={self.ideal.tolist()!r}", f"nadir={self.nadir.tolist()!r}"]
         return f"SmoothTchebycheff({', '.join(args)})"
-
-
-def _positive(x: float, name: str) -> float:
-    x = float(x)
-    if not (math.isfinite(x) and x > 0):
-        raise ValueError(f"{name} must be a positive finite number, got {x}")
-    return x
-
-
-def _finite_vector(values: Sequence[float], name: str) -> np.ndarray:
-    v = as_float64_vector(values, name)
-    if not np.all(np.isfinite(v)):
-        raise ValueError(f"{name} must be finite, got {v.tolist()}")
-    return v
