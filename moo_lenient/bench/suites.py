@@ -19,6 +19,7 @@ from moo_lenient.methods import MGDA, PLC, LinearScalarization, PCGrad
 from moo_lenient.methods.base import Method
 from moo_lenient.problems import DTLZ2, VLMOP2, ZDT1, ZDT2, ZDT3, FonsecaFleming, Problem
 from moo_lenient.problems.barrier import Barrier
+from moo_lenient.problems.base import lattice_divisions
 from moo_lenient.problems.toy import PROTOCOLS, CAGradToy
 
 FORMS = ("det", "noisy")
@@ -203,8 +204,6 @@ def das_dennis(num_objectives: int, count: int) -> np.ndarray:
     from pymoo.util.ref_dirs import get_reference_directions
 
     m = num_objectives
-    partitions = 1
-    while math.comb(partitions + 1 + m - 1, m - 1) <= count:
-        partitions += 1
+    partitions = lattice_divisions(m, count)
     grid = get_reference_directions("das-dennis", m, n_partitions=partitions)
     return (grid + PREFERENCE_OFFSET) / (1 + PREFERENCE_OFFSET * m)

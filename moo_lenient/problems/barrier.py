@@ -29,13 +29,11 @@ puts on f_1 decides whether a preference-following method crosses.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 from torch import Tensor
 
-from moo_lenient.problems.base import Problem, box, simplex_lattice
+from moo_lenient.problems.base import Problem, box, lattice_divisions, simplex_lattice
 
 HEIGHT = 2.0
 WIDTH = 0.6
@@ -84,9 +82,7 @@ class Barrier(Problem):
 
     def pareto_front(self, n: int = 1000) -> np.ndarray:
         m = self.num_objectives
-        divisions = 1
-        while math.comb(divisions + 1 + m - 1, m - 1) <= n:
-            divisions += 1
+        divisions = lattice_divisions(m, n)
         u = simplex_lattice(m, divisions) @ self.vertices  # points of conv(v)
         return 0.5 * ((u[:, None, :] - self.vertices[None]) ** 2).sum(-1)
 

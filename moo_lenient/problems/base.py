@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from abc import ABC, abstractmethod
 
 import numpy as np
@@ -108,3 +109,12 @@ def simplex_lattice(m: int, divisions: int) -> np.ndarray:
         edges = (-1, *bars, divisions + m - 1)
         points.append([edges[i + 1] - edges[i] - 1 for i in range(m)])
     return np.asarray(points, dtype=np.float64) / divisions
+
+
+def lattice_divisions(m: int, count: int) -> int:
+    """The most divisions (at least 1) whose simplex lattice in R^m has at most ``count``
+    points (C(divisions + m - 1, m - 1) of them)."""
+    divisions = 1
+    while math.comb(divisions + 1 + m - 1, m - 1) <= count:
+        divisions += 1
+    return divisions

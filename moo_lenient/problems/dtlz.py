@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from moo_lenient.problems.base import Problem, box, simplex_lattice
+from moo_lenient.problems.base import Problem, box, lattice_divisions, simplex_lattice
 
 
 class DTLZ2(Problem):
@@ -43,8 +43,6 @@ class DTLZ2(Problem):
 
     def pareto_front(self, n: int = 1000) -> np.ndarray:
         m = self.num_objectives
-        divisions = 1
-        while math.comb(divisions + 1 + m - 1, m - 1) <= n:
-            divisions += 1
+        divisions = lattice_divisions(m, n)
         points = simplex_lattice(m, divisions)
         return points / np.linalg.norm(points, axis=1, keepdims=True)
