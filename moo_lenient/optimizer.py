@@ -17,7 +17,7 @@ from moo_lenient._validation import (
     check_preference,
     check_values,
 )
-from moo_lenient.jacobian import objective_gradients
+from moo_lenient.jacobian import gramian, objective_gradients
 from moo_lenient.methods import Method, get
 
 __all__ = ["MultiObjectiveOptimizer", "StepInfo"]
@@ -39,6 +39,9 @@ class StepInfo:
         preference: (K,) normalized preference used for this step.
         step: index of this optimizer step (0 for the first).
         microbatches: number of ``backward`` calls aggregated in this step.
+        gramian: (K, K) float64 Gramian ``J Jᵀ`` of the accumulated Jacobian over the shared
+            parameters (see :attr:`grad_norms` and :attr:`cosines`).
+        active: (K,) booleans, the objectives that took part in this step.
     """
 
     weights: Tensor
@@ -47,6 +50,22 @@ class StepInfo:
     preference: Tensor
     step: int
     microbatches: int
+    gramian: Tensor | None = None
+    active: Tensor | None = None
+
+    @property
+    def grad_norms(self) -> Tensor | None:
+        """(K,) gradient norms ||g_k|| over the shared parameters."""
+        return None if self.gramian is None else self.gramian.diagonal().clamp_min(0).sqrt()
+
+    @property
+    def cosines(self) -> Tensor | None:
+        """(K, K) pairwise cosines <g_i, g_j> / (||g_i|| ||g_j||); 0 where a norm is 0."""
+        if self.gramian is None:
+            return None
+        n = self.grad_norms
+        denom = torch.outer(n, n)
+        return torch.where(denom > 0, self.gramian / denom.clamp_min(1e-300), 0.0)
 
 
 @dataclass
@@ -264,6 +283,7 @@ class MultiObjectiveOptimizer:
         preference: ArrayLike | None = None,
         values: ArrayLike | None = None,
         regularizer: Tensor | None = None,
+        active: ArrayLike | None = None,
     ) -> StepInfo:
         """Aggregate the accumulated gradients, write ``.grad`` and step the inner optimizer.
 
@@ -274,6 +294,30 @@ class MultiObjectiveOptimizer:
             values: with ``losses``: as in :meth:`backward`. Without: K values that replace
                 the accumulated ones for this step.
             regularizer: with ``losses``, as in :meth:`backward`.
+            active: K booleans: the objectives that take part in this step (default all);
+                the others get weight 0 (see :meth:`Method.aggregate_active`). For objectives
+                with no learning signal this step, e.g. an LLM reward with no variance.
+        """
+        info = self.aggregate(
+            losses, preference=preference, values=values, regularizer=regularizer, active=active
+        )
+        self.optimizer.step()
+        return info
+
+    def aggregate(
+        self,
+        losses: Losses | None = None,
+        *,
+        preference: ArrayLike | None = None,
+        values: ArrayLike | None = None,
+        regularizer: Tensor | None = None,
+        active: ArrayLike | None = None,
+    ) -> StepInfo:
+        """:meth:`step` without the inner optimizer's step: only ``.grad`` is written.
+
+        For trainers that step the optimizer themselves (the Hugging Face ``Trainer`` clips
+        gradients, steps and schedules the learning rate after the backward pass). Counts as
+        one optimizer step for the method's schedule and :attr:`step_count`.
         """
         if losses is None:
             if regularizer is not None:
@@ -289,13 +333,16 @@ class MultiObjectiveOptimizer:
             self._check_k(k)
             if preference is not None:  # checked before any gradient is computed
                 check_preference(preference, k)
+            if active is not None:
+                _check_active(active, k)
             pending = self._accumulate(items, values, regularizer)
             vals = pending.values
         pref = check_preference(self._preference if preference is None else preference, k)
+        mask = np.ones(k, dtype=bool) if active is None else _check_active(active, k)
 
         method_state = self.method.state_dict()  # restored if aggregation fails
         try:
-            result = self.method.aggregate(pending.shared, pref, vals)
+            result = self.method.aggregate_active(pending.shared, pref, vals, mask)
             if not bool(torch.isfinite(result.direction).all()):
                 raise FloatingPointError(
                     f"{self.method!r} returned a non-finite direction; nothing was changed"
@@ -304,7 +351,6 @@ class MultiObjectiveOptimizer:
             self.method.load_state_dict(method_state)
             raise
         self._write_grads(pending, result.direction)
-        self.optimizer.step()
         info = StepInfo(
             weights=result.weights,
             diagnostics=result.diagnostics,
@@ -312,6 +358,8 @@ class MultiObjectiveOptimizer:
             preference=torch.from_numpy(pref),
             step=self._step,
             microbatches=pending.count,
+            gramian=gramian(pending.shared).cpu(),
+            active=torch.from_numpy(mask.copy()),
         )
         self._num_objectives = k
         self._step += 1
@@ -470,3 +518,10 @@ def _add_lists(
     if b is None:
         return a
     return [_add(x, y) for x, y in zip(a, b, strict=True)]
+
+
+def _check_active(active: ArrayLike, k: int) -> np.ndarray:
+    mask = np.asarray(active.detach().cpu() if isinstance(active, Tensor) else active)
+    if mask.shape != (k,) or mask.dtype != np.bool_:
+        raise ValueError(f"active must be {k} booleans (one per objective), got {mask!r}")
+    return mask.copy()

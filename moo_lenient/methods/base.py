@@ -98,6 +98,51 @@ class Method(ABC):
         direction = (weights.to(jacobian.device, work) @ jacobian.to(work)).to(jacobian.dtype)
         return AggregationResult(direction=direction, weights=weights, diagnostics=diagnostics)
 
+    def aggregate_active(
+        self,
+        jacobian: Tensor,
+        preference: np.ndarray,
+        losses: np.ndarray | None,
+        active: np.ndarray,
+    ) -> AggregationResult:
+        """:meth:`aggregate` with only the objectives in ``active`` as players this step.
+
+        Used for objectives without a learning signal this step (an LLM reward with no
+        variance within any group has an exactly zero gradient, and a min-norm method such as
+        MGDA would then return a zero update). The default solves the sub-problem of the
+        active objectives, with the preference renormalized over them, and gives the others
+        weight 0. Stateful methods override this to keep their per-objective state K-sized
+        (PLC zeroes the preference of the inactive objectives, which its rule treats as
+        non-players). When no active objective has a positive preference, or none is active,
+        the direction is zero.
+
+        Args:
+            active: (K,) booleans.
+        """
+        active = np.asarray(active, dtype=bool)
+        if active.all():
+            return self.aggregate(jacobian, preference, losses)
+        k = jacobian.shape[0]
+        idx = np.flatnonzero(active)
+        if idx.size == 0 or not float(preference[idx].sum()) > 0.0:
+            return AggregationResult(
+                direction=torch.zeros_like(jacobian[0]) if k else jacobian.sum(0),
+                weights=torch.zeros(k, dtype=torch.float64),
+                diagnostics={"active": active.copy()},
+            )
+        sub = self.aggregate(
+            jacobian[torch.from_numpy(idx).to(jacobian.device)],
+            preference[idx] / preference[idx].sum(),
+            None if losses is None else losses[idx],
+        )
+        weights = torch.zeros(k, dtype=torch.float64)
+        weights[torch.from_numpy(idx)] = sub.weights
+        return AggregationResult(
+            direction=sub.direction,
+            weights=weights,
+            diagnostics={**sub.diagnostics, "active": active.copy()},
+        )
+
     def weights(
         self,
         gramian: Tensor | np.ndarray,

@@ -18,7 +18,7 @@ from moo_lenient._validation import (
     check_reference,
 )
 from moo_lenient.methods._plc_excursion import ExcursionConfig, ExcursionState, excursion_step
-from moo_lenient.methods.base import Method, as_index_tuple
+from moo_lenient.methods.base import AggregationResult, Method, as_index_tuple
 
 VOICES = ("auto", "range", "ema_l2", "l2")
 PROPOSALS = ("tcheb", "linear")
@@ -185,6 +185,25 @@ class PLC(Method):
         self._prev: np.ndarray | None = None
         self._excursion_state = ExcursionState()
         self._warned = False
+
+    def aggregate_active(
+        self,
+        jacobian: torch.Tensor,
+        preference: np.ndarray,
+        losses: np.ndarray | None,
+        active: np.ndarray,
+    ) -> AggregationResult:
+        """Inactive objectives become non-players: their preference is zeroed for this step
+        (zero price and voice, α = 0, never dissenters), so PLC's per-objective state (EMAs,
+        forecast) stays K-sized and keeps being updated with every value."""
+        active = np.asarray(active, dtype=bool)
+        w = np.where(active, preference, 0.0)
+        if active.all() or not float(w.sum()) > 0.0:
+            return super().aggregate_active(jacobian, preference, losses, active)
+        result = self.aggregate(jacobian, w / w.sum(), losses)
+        return AggregationResult(
+            result.direction, result.weights, {**result.diagnostics, "active": active.copy()}
+        )
 
     def state_dict(self) -> dict[str, Any]:
         def tensor(a: np.ndarray | None) -> torch.Tensor | None:
