@@ -4,6 +4,9 @@ moo-lenient bench [--suite quick|full|ablation] [--methods ...] [--problems ...]
                   [--preferences N] [--seeds N] [--steps N] [--forms det noisy]
                   [--jobs N] [--out DIR] [--no-plots]
 moo-lenient bench --list          # the problems, methods and suites it knows
+moo-lenient align --preset tiny --method plc --preference 0.6,0.4 --steps N --out DIR
+moo-lenient align-sweep --preset tiny [--methods plc ls mgda pcgrad] [--preferences 5]
+                        [--steps N] [--out DIR]
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any
 
 
 def _names(text: str) -> list[str]:
@@ -54,7 +58,98 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     bench.add_argument("--no-progress", action="store_true", help="no progress bar")
     bench.add_argument("--list", action="store_true", help="list problems, methods, suites")
+    _add_align_parsers(sub)
     return parser
+
+
+def _preference(text: str) -> list[float]:
+    try:
+        return [float(x) for x in _names(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers such as 0.6,0.4, got {text!r}"
+        ) from None
+
+
+def _add_align_parsers(sub: Any) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--preset", default="tiny", help="model preset (default tiny)")
+    common.add_argument("--model-path", help="a local pretrained model folder instead")
+    common.add_argument(
+        "--rewards", nargs="+", default=["words", "brevity"], help="reward names (K of them)"
+    )
+    common.add_argument("--steps", type=_positive_int, default=80, help="optimizer steps")
+    common.add_argument("--seed", type=int, default=0)
+    common.add_argument(
+        "--eval-prompts", type=_positive_int, default=32, help="held-out prompts to score"
+    )
+    common.add_argument("--no-progress", action="store_true", help="no progress bar")
+    align = sub.add_parser(
+        "align",
+        parents=[common],
+        help="multi-reward policy-gradient fine-tuning of a causal LM under a preference",
+        description="Trains LoRA adapters (or the full model) against K rewards with one "
+        "method; writes log.csv, checkpoint.pt and result.json into --out.",
+    )
+    align.add_argument("--method", default="plc", help="aggregation method (default plc)")
+    align.add_argument("--preference", type=_preference, help="K weights, e.g. 0.6,0.4")
+    align.add_argument("--lr", type=float, default=5e-2, help="learning rate (AdamW)")
+    align.add_argument("--beta", type=float, default=0.0, help="KL weight (shared)")
+    align.add_argument("--full", action="store_true", help="full fine-tuning instead of LoRA")
+    align.add_argument("--out", default="align-results", help="output folder")
+    sweep = sub.add_parser(
+        "align-sweep",
+        parents=[common],
+        help="a front over preferences for several methods (tiny LM and tabular policy)",
+        description="Trains one policy per method x preference, evaluates it on held-out "
+        "prompts, and writes sweep.json, table.md and front plots into --out.",
+    )
+    sweep.add_argument("--methods", nargs="+", default=["plc", "ls", "mgda", "pcgrad"])
+    sweep.add_argument("--preferences", type=_positive_int, default=5)
+    sweep.add_argument(
+        "--tabular-steps", type=_positive_int, default=300, help="steps of the tabular sweep"
+    )
+    sweep.add_argument("--out", default="align-results", help="output folder")
+
+
+def _align_main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    try:
+        from moo_lenient.llm import sweep as llm_sweep
+        from moo_lenient.llm.trainer import AlignConfig
+    except ImportError as exc:
+        parser.exit(2, f"moo-lenient {args.command}: {exc}\n")
+    if args.model_path is not None and args.preset != "tiny":
+        parser.exit(2, f"moo-lenient {args.command}: error: give --preset or --model-path\n")
+    began = time.perf_counter()
+    try:
+        if args.command == "align-sweep":
+            result = llm_sweep.align_sweep(
+                _flatten(args.methods) or [],
+                args.preferences,
+                rewards=_flatten(args.rewards) or [],
+                steps=args.steps,
+                seed=args.seed,
+                out=args.out,
+                tabular_steps=args.tabular_steps,
+                eval_prompts=args.eval_prompts,
+                progress=not args.no_progress,
+            )
+            print(result["table"])
+        else:
+            rewards = _flatten(args.rewards) or []
+            config = AlignConfig(
+                method=args.method,
+                preference=args.preference,
+                learning_rate=args.lr,
+                beta=args.beta,
+                lora=not args.full,
+            )
+            result = llm_sweep.align_cli_run(args, rewards, config)
+            print(result["summary"])
+    except (ValueError, ImportError, OSError) as exc:
+        parser.exit(2, f"moo-lenient {args.command}: error: {exc}\n")
+    print(f"\ndone in {time.perf_counter() - began:.0f} s; outputs in {os.path.abspath(args.out)}")
+    return 0
 
 
 def _flatten(values: Sequence[str] | None) -> list[str] | None:
@@ -66,6 +161,8 @@ def _flatten(values: Sequence[str] | None) -> list[str] | None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command in ("align", "align-sweep"):
+        return _align_main(args, parser)
     try:
         from moo_lenient import bench
     except ImportError as exc:  # pragma: no cover - depends on the environment
