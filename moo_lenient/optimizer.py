@@ -17,7 +17,7 @@ from moo_lenient._validation import (
     check_preference,
     check_values,
 )
-from moo_lenient.jacobian import gramian, objective_gradients
+from moo_lenient.jacobian import objective_gradients
 from moo_lenient.methods import Method, get
 
 __all__ = ["MultiObjectiveOptimizer", "StepInfo"]
@@ -358,7 +358,7 @@ class MultiObjectiveOptimizer:
             preference=torch.from_numpy(pref),
             step=self._step,
             microbatches=pending.count,
-            gramian=gramian(pending.shared).cpu(),
+            gramian=result.gramian,
             active=torch.from_numpy(mask.copy()),
         )
         self._num_objectives = k

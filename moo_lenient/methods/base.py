@@ -40,11 +40,14 @@ class AggregationResult:
             optimizer writes it to ``.grad``, the inner optimizer subtracts it).
         weights: (K,) float64 weights the method chose.
         diagnostics: method-specific quantities (see each method's docstring).
+        gramian: (K, K) float64 Gramian ``J Jᵀ`` the weights were computed from (CPU), or
+            None where no Jacobian was given.
     """
 
     direction: Tensor
     weights: Tensor
     diagnostics: dict[str, Any] = field(default_factory=dict)
+    gramian: Tensor | None = None
 
 
 class Method(ABC):
@@ -81,7 +84,11 @@ class Method(ABC):
         return self.aggregate(jac, *_checked_inputs(jac.shape[0], preference, losses))
 
     def aggregate(
-        self, jacobian: Tensor, preference: np.ndarray, losses: np.ndarray | None
+        self,
+        jacobian: Tensor,
+        preference: np.ndarray,
+        losses: np.ndarray | None,
+        gramian: np.ndarray | None = None,
     ) -> AggregationResult:
         """:meth:`__call__` without input checks, for callers that validated already.
 
@@ -89,14 +96,18 @@ class Method(ABC):
             jacobian: finite (K, d) tensor.
             preference: (K,) float64 numpy array, non-negative, summing to 1.
             losses: (K,) finite float64 numpy array or None.
+            gramian: the symmetric float64 (K, K) Gramian of ``jacobian`` if the caller has
+                it (computed here otherwise).
         """
-        weights_np, diagnostics = self._solve(
-            _symmetric(compute_gramian(jacobian)), preference, losses
-        )
+        g = _symmetric(compute_gramian(jacobian)) if gramian is None else gramian
+        weights_np, diagnostics = self._solve(g, preference, losses)
         weights = torch.from_numpy(np.asarray(weights_np, dtype=np.float64))
-        work = torch.promote_types(jacobian.dtype, torch.float32)  # float16/bfloat16 -> float32
-        direction = (weights.to(jacobian.device, work) @ jacobian.to(work)).to(jacobian.dtype)
-        return AggregationResult(direction=direction, weights=weights, diagnostics=diagnostics)
+        return AggregationResult(
+            direction=_combine(weights, jacobian),
+            weights=weights,
+            diagnostics=diagnostics,
+            gramian=torch.from_numpy(g),
+        )
 
     def aggregate_active(
         self,
@@ -110,37 +121,37 @@ class Method(ABC):
         Used for objectives without a learning signal this step (an LLM reward with no
         variance within any group has an exactly zero gradient, and a min-norm method such as
         MGDA would then return a zero update). The default solves the sub-problem of the
-        active objectives, with the preference renormalized over them, and gives the others
-        weight 0. Stateful methods override this to keep their per-objective state K-sized
-        (PLC zeroes the preference of the inactive objectives, which its rule treats as
-        non-players). When no active objective has a positive preference, or none is active,
-        the direction is zero.
+        active objectives (the active block of the Gramian), with the preference renormalized
+        over them, and gives the others weight 0. Stateful methods override this to keep
+        their per-objective state K-sized (PLC zeroes the preference of the inactive
+        objectives, which its rule treats as non-players). When no active objective has a
+        positive preference, or none is active, the direction is zero.
 
         Args:
             active: (K,) booleans.
         """
         active = np.asarray(active, dtype=bool)
+        g = _symmetric(compute_gramian(jacobian))
         if active.all():
-            return self.aggregate(jacobian, preference, losses)
+            return self.aggregate(jacobian, preference, losses, gramian=g)
         k = jacobian.shape[0]
         idx = np.flatnonzero(active)
-        if idx.size == 0 or not float(preference[idx].sum()) > 0.0:
-            return AggregationResult(
-                direction=torch.zeros_like(jacobian[0]) if k else jacobian.sum(0),
-                weights=torch.zeros(k, dtype=torch.float64),
-                diagnostics={"active": active.copy()},
-            )
-        sub = self.aggregate(
-            jacobian[torch.from_numpy(idx).to(jacobian.device)],
-            preference[idx] / preference[idx].sum(),
-            None if losses is None else losses[idx],
-        )
         weights = torch.zeros(k, dtype=torch.float64)
-        weights[torch.from_numpy(idx)] = sub.weights
+        diagnostics: dict[str, Any] = {}
+        if idx.size and float(preference[idx].sum()) > 0.0:
+            sub_weights, diagnostics = self._solve(
+                np.ascontiguousarray(g[np.ix_(idx, idx)]),
+                preference[idx] / preference[idx].sum(),
+                None if losses is None else losses[idx],
+            )
+            weights[torch.from_numpy(idx)] = torch.from_numpy(
+                np.asarray(sub_weights, dtype=np.float64)
+            )
         return AggregationResult(
-            direction=sub.direction,
+            direction=_combine(weights, jacobian),
             weights=weights,
-            diagnostics={**sub.diagnostics, "active": active.copy()},
+            diagnostics={**diagnostics, "active": active.copy()},
+            gramian=torch.from_numpy(g),
         )
 
     def weights(
@@ -187,6 +198,12 @@ class Method(ABC):
 
 def as_index_tuple(mask: Sequence[bool] | np.ndarray) -> tuple[int, ...]:
     return tuple(int(i) for i in np.flatnonzero(np.asarray(mask)))
+
+
+def _combine(weights: Tensor, jacobian: Tensor) -> Tensor:
+    """Σ_k weights_k g_k in the Jacobian's dtype (float16/bfloat16 accumulate in float32)."""
+    work = torch.promote_types(jacobian.dtype, torch.float32)
+    return (weights.to(jacobian.device, work) @ jacobian.to(work)).to(jacobian.dtype)
 
 
 def _symmetric(gramian: Tensor) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -201,9 +202,7 @@ class PLC(Method):
         if active.all() or not float(w.sum()) > 0.0:
             return super().aggregate_active(jacobian, preference, losses, active)
         result = self.aggregate(jacobian, w / w.sum(), losses)
-        return AggregationResult(
-            result.direction, result.weights, {**result.diagnostics, "active": active.copy()}
-        )
+        return replace(result, diagnostics={**result.diagnostics, "active": active.copy()})
 
     def state_dict(self) -> dict[str, Any]:
         def tensor(a: np.ndarray | None) -> torch.Tensor | None:
