@@ -61,3 +61,23 @@ def test_trainable_scope(tiny_model):
 
     with pytest.raises(ValueError, match="no parameters in scope 'lora'"):
         trainable_parameters(tiny_model, "lora")
+
+
+def test_local_pretrained_path_is_the_same_code_path(tmp_path):
+    p = load_preset("tiny")
+    p.model.save_pretrained(tmp_path)
+    p.tokenizer.save_pretrained(tmp_path)
+    q = load_preset(model_path=tmp_path)
+    assert q.train_prompts == p.train_prompts and q.tokenizer.padding_side == "left"
+    enc = p.tokenizer(["Hello there."], return_tensors="pt")
+    with torch.no_grad():
+        torch.testing.assert_close(q.model(**enc).logits, p.model(**enc).logits)
+
+
+def test_missing_local_path_is_a_clear_error(tmp_path):
+    import pytest
+
+    with pytest.raises(FileNotFoundError, match="is not a directory"):
+        load_preset(model_path=tmp_path / "nope")
+    with pytest.raises(ValueError, match="unknown preset"):
+        load_preset("huge")
