@@ -16,6 +16,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 
@@ -80,6 +81,14 @@ def _add_align_parsers(sub: Any) -> None:
     )
     common.add_argument("--steps", type=_positive_int, default=80, help="optimizer steps")
     common.add_argument("--seed", type=int, default=0)
+    common.add_argument("--lr", type=float, default=1e-2, help="learning rate (AdamW)")
+    common.add_argument(
+        "--scope",
+        choices=["auto", "lora", "full"],
+        default="auto",
+        help="trainable parameters: LoRA adapters or the full model (auto: full for the "
+        "random tiny preset, LoRA for --model-path)",
+    )
     common.add_argument(
         "--eval-prompts", type=_positive_int, default=32, help="held-out prompts to score"
     )
@@ -93,9 +102,7 @@ def _add_align_parsers(sub: Any) -> None:
     )
     align.add_argument("--method", default="plc", help="aggregation method (default plc)")
     align.add_argument("--preference", type=_preference, help="K weights, e.g. 0.6,0.4")
-    align.add_argument("--lr", type=float, default=5e-2, help="learning rate (AdamW)")
     align.add_argument("--beta", type=float, default=0.0, help="KL weight (shared)")
-    align.add_argument("--full", action="store_true", help="full fine-tuning instead of LoRA")
     align.add_argument("--out", default="align-results", help="output folder")
     sweep = sub.add_parser(
         "align-sweep",
@@ -106,16 +113,24 @@ def _add_align_parsers(sub: Any) -> None:
     )
     sweep.add_argument("--methods", nargs="+", default=["plc", "ls", "mgda", "pcgrad"])
     sweep.add_argument("--preferences", type=_positive_int, default=5)
+    sweep.add_argument("--seeds", type=_positive_int, default=3, help="seeds per preference")
     sweep.add_argument(
         "--tabular-steps", type=_positive_int, default=300, help="steps of the tabular sweep"
     )
     sweep.add_argument("--out", default="align-results", help="output folder")
 
 
+def _align_config(args: argparse.Namespace) -> Any:
+    from moo_lenient.llm.sweep import default_config
+
+    config = default_config(args.model_path)
+    lora = config.lora if args.scope == "auto" else args.scope == "lora"
+    return replace(config, learning_rate=args.lr, lora=lora)
+
+
 def _align_main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:
         from moo_lenient.llm import sweep as llm_sweep
-        from moo_lenient.llm.trainer import AlignConfig
     except ImportError as exc:
         parser.exit(2, f"moo-lenient {args.command}: {exc}\n")
     if args.model_path is not None and args.preset != "tiny":
@@ -128,21 +143,23 @@ def _align_main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
                 args.preferences,
                 rewards=_flatten(args.rewards) or [],
                 steps=args.steps,
+                seeds=args.seeds,
                 seed=args.seed,
                 out=args.out,
                 tabular_steps=args.tabular_steps,
                 eval_prompts=args.eval_prompts,
+                config=_align_config(args),
+                model_path=args.model_path,
                 progress=not args.no_progress,
             )
             print(result["table"])
         else:
             rewards = _flatten(args.rewards) or []
-            config = AlignConfig(
+            config = replace(
+                _align_config(args),
                 method=args.method,
                 preference=args.preference,
-                learning_rate=args.lr,
                 beta=args.beta,
-                lora=not args.full,
             )
             result = llm_sweep.align_cli_run(args, rewards, config)
             print(result["summary"])

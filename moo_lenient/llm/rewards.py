@@ -99,6 +99,7 @@ RewardFunction = Callable[..., list[float | None]]
 
 #: Harmful, toxic, insulting or violent words (mild ones included), with common inflections,
 #: matched as whole words, case-insensitive, by :class:`HarmlessnessReward`.
+# fmt: off
 DEFAULT_HARMFUL_LEXICON: tuple[str, ...] = (
     "abuse", "abused", "attack", "attacked", "attacking", "bomb", "bombs", "destroy",
     "destroyed", "dumb", "fool", "fools", "gun", "guns", "hate", "hated", "hateful", "hates",
@@ -107,9 +108,11 @@ DEFAULT_HARMFUL_LEXICON: tuple[str, ...] = (
     "poison", "punch", "shoot", "shut up", "stab", "stupid", "threat", "threaten", "ugly",
     "useless", "violence", "violent", "weapon", "weapons", "worthless",
 )
+# fmt: on
 
 #: Cheerful / humorous words and emoticons, matched as whole words (or whole tokens for the
 #: emoticons), case-insensitive, by :class:`CheerfulnessReward`.
+# fmt: off
 DEFAULT_CHEERFUL_LEXICON: tuple[str, ...] = (
     ":)", ":-)", ":d", "amazing", "awesome", "bright", "cheer", "cheerful", "cheers",
     "delight", "delighted", "delightful", "enjoy", "excited", "fantastic", "fun", "funny",
@@ -117,6 +120,7 @@ DEFAULT_CHEERFUL_LEXICON: tuple[str, ...] = (
     "joyful", "laugh", "laughing", "laughs", "lol", "love", "lovely", "smile", "smiles",
     "smiling", "sunny", "wonderful", "yay",
 )
+# fmt: on
 
 
 # --------------------------------------------------------------------------- helpers
@@ -148,8 +152,7 @@ def completion_text(completion: Any) -> str | None:
             )
         return _content_text(last)
     raise TypeError(
-        "a completion must be a string or a list of message dicts, "
-        f"got {type(completion).__name__}"
+        f"a completion must be a string or a list of message dicts, got {type(completion).__name__}"
     )
 
 
@@ -377,8 +380,7 @@ class EmbeddingSimilarityReward:
                 raise TypeError(f"anchors must be strings, got {type(a).__name__}")
         if encoder is not None and not callable(getattr(encoder, "encode", None)):
             raise TypeError(
-                "encoder must have an encode(list[str]) method, "
-                f"got {type(encoder).__name__}"
+                f"encoder must have an encode(list[str]) method, got {type(encoder).__name__}"
             )
         self.anchors = anchors
         self.encoder = encoder

@@ -70,6 +70,7 @@ def train_tabular(
     groups: int = 4,
     learning_rate: float = 0.05,
     seed: int = 0,
+    method_kwargs: dict | None = None,
 ) -> TabularResult:
     """Train a tabular softmax policy from uniform with ``method`` under ``preference``."""
     rewards = reward_table(num_actions, num_objectives).float()
@@ -78,7 +79,7 @@ def train_tabular(
     gen = torch.Generator().manual_seed(seed)
     opt = MultiObjectiveOptimizer(
         torch.optim.Adam([theta], lr=learning_rate),
-        method=get(method),
+        method=get(method, **(method_kwargs or {})),
         preference=preference,
         total_steps=steps,
     )

@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 
 from moo_lenient.cli import main
@@ -21,11 +22,13 @@ def test_align_writes_log_checkpoint_and_result(tmp_path, capsys):
 def test_align_sweep_small(tmp_path, capsys):
     out = tmp_path / "sweep"
     argv = ["align-sweep", "--methods", "ls", "plc", "--preferences", "2", "--steps", "1"]
+    argv += ["--seeds", "2"]
     argv += ["--tabular-steps", "20", "--eval-prompts", "2", "--out", str(out), "--no-progress"]
     rc = main(argv)
     assert rc == 0
     data = json.loads((out / "sweep.json").read_text())
-    assert set(data["lm"]) == {"ls", "plc"} and len(data["lm"]["ls"]) == 2
+    assert set(data["lm"]) == {"ls", "plc"} and data["seeds"] == [0, 1]
+    assert np.asarray(data["lm"]["ls"]).shape == (2, 2, 2)  # seeds x preferences x rewards
     assert (out / "front.png").stat().st_size > 0 and (out / "front_tabular.png").exists()
     text = capsys.readouterr().out
     assert "hypervolume" in text and "tabular softmax policy" in text

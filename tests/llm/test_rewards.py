@@ -194,9 +194,7 @@ def test_embedding_similarity_by_hand():
 
 def test_embedding_similarity_negative_and_tensor_output():
     r = EmbeddingSimilarityReward(["a"], encoder=SignedEncoder(), name="sim")
-    assert r(completions=["b", "a", "c", "ac"]) == pytest.approx(
-        [-1.0, 1.0, 0.0, 1 / math.sqrt(2)]
-    )
+    assert r(completions=["b", "a", "c", "ac"]) == pytest.approx([-1.0, 1.0, 0.0, 1 / math.sqrt(2)])
     assert r.__name__ == "sim"
     assert "sim" in repr(r)
 
@@ -242,9 +240,7 @@ def test_embedding_default_encoder_real_minilm():
         reason="optional extra llm-embeddings not installed: "
         "the embedding reward needs its bundled MiniLM weights",
     )
-    r = EmbeddingSimilarityReward(
-        ["What a happy, cheerful day!", "I love this, it is wonderful."]
-    )
+    r = EmbeddingSimilarityReward(["What a happy, cheerful day!", "I love this, it is wonderful."])
     happy, dry = r(
         completions=["Such a joyful and lovely morning!", "File the tax form by April 15."]
     )

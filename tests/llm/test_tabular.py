@@ -44,3 +44,17 @@ def test_front_metrics_by_hand():
     assert m["hypervolume"] == pytest.approx(0.75)
     assert m["preference_compliance"] == pytest.approx(1 / np.sqrt(1.25))
     np.testing.assert_allclose(m["trend"], [1.0, 1.0])
+
+
+def test_stch_needs_a_reference_that_brackets_reward_values():
+    # Values are -mean reward in [-1, 0]: without a reference STCH compares negative values
+    # and its preference acts backwards; with ideal -1 and nadir 0 it steers as it should.
+    def sweep(**kw):
+        return np.array(
+            [train_tabular("stch", w, steps=200, method_kwargs=kw).expected_rewards for w in PREFS]
+        )
+
+    backwards = sweep()
+    assert (np.diff(backwards[:, 0]) > 0).all()  # more weight on reward 0, less of it
+    fixed = sweep(ideal=[-1.0, -1.0], nadir=[0.0, 0.0])
+    np.testing.assert_allclose(preference_trend(PREFS, fixed), [1.0, 1.0])
