@@ -33,7 +33,7 @@ and the method itself. Absolute times depend on the machine (and on other jobs r
 compare ratios.
 
     python benchmarks/llm_cost.py                                  # tiny + medium, ~2-4 min
-    python benchmarks/llm_cost.py --repeats 9 --out docs/data/llm_cost.md
+    python benchmarks/llm_cost.py --out docs/data/llm/cost.md   # the table in docs/llm.md
     python benchmarks/llm_cost.py --large --repeats 3   # + GPT-2-small's shape: slow on CPU
 
 ``--large`` adds hidden 768 / 12 layers (86M parameters; the K = 3 full fine-tuning buffer is

@@ -103,6 +103,9 @@ def _add_align_parsers(sub: Any) -> None:
     align.add_argument("--method", default="plc", help="aggregation method (default plc)")
     align.add_argument("--preference", type=_preference, help="K weights, e.g. 0.6,0.4")
     align.add_argument("--beta", type=float, default=0.0, help="KL weight (shared)")
+    align.add_argument(
+        "--log-every", type=int, default=10, help="print a summary every N steps (0: never)"
+    )
     align.add_argument("--out", default="align-results", help="output folder")
     sweep = sub.add_parser(
         "align-sweep",
@@ -114,6 +117,9 @@ def _add_align_parsers(sub: Any) -> None:
     sweep.add_argument("--methods", nargs="+", default=["plc", "ls", "mgda", "pcgrad"])
     sweep.add_argument("--preferences", type=_positive_int, default=5)
     sweep.add_argument("--seeds", type=_positive_int, default=3, help="seeds per preference")
+    sweep.add_argument(
+        "--render-only", action="store_true", help="redo table.md and plots from sweep.json"
+    )
     sweep.add_argument(
         "--tabular-steps", type=_positive_int, default=300, help="steps of the tabular sweep"
     )
@@ -137,7 +143,9 @@ def _align_main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
         parser.exit(2, f"moo-lenient {args.command}: error: give --preset or --model-path\n")
     began = time.perf_counter()
     try:
-        if args.command == "align-sweep":
+        if args.command == "align-sweep" and args.render_only:
+            print(llm_sweep.render(args.out))
+        elif args.command == "align-sweep":
             result = llm_sweep.align_sweep(
                 _flatten(args.methods) or [],
                 args.preferences,
@@ -160,6 +168,7 @@ def _align_main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
                 method=args.method,
                 preference=args.preference,
                 beta=args.beta,
+                log_every=args.log_every,
             )
             result = llm_sweep.align_cli_run(args, rewards, config)
             print(result["summary"])

@@ -121,6 +121,6 @@ def plot_front(
     axes[0][0].set_ylabel(f"mean reward: {names[1]}")
     fig.colorbar(sc, ax=axes[0].tolist(), label=f"preference on {names[0]}")
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, y=1.04)
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)

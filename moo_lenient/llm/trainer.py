@@ -74,6 +74,7 @@ class AlignConfig:
         zero_signal: ``"drop"`` or ``"keep"``.
         lora: train LoRA adapters (PEFT) of rank ``lora_rank`` on ``lora_targets``; False =
             full fine-tuning of every parameter.
+        log_every: print a one-line summary to stdout every this many steps (0 = never).
     """
 
     method: str = "plc"
@@ -99,6 +100,7 @@ class AlignConfig:
     lora_alpha: int = 16
     lora_targets: list[str] | str | None = None
     seed: int = 0
+    log_every: int = 0
 
     def __post_init__(self) -> None:
         if self.method.lower() not in available():
@@ -135,6 +137,10 @@ class AlignConfig:
             self.preference = [
                 float(x) for x in check_preference(self.preference, len(self.preference))
             ]
+        if isinstance(self.log_every, bool) or not isinstance(self.log_every, int):
+            raise ValueError(f"log_every must be an integer >= 0, got {self.log_every!r}")
+        if self.log_every < 0:
+            raise ValueError(f"log_every must be an integer >= 0, got {self.log_every!r}")
         if self.lora and (self.lora_rank < 1 or self.lora_alpha <= 0):
             raise ValueError("lora_rank must be >= 1 and lora_alpha > 0")
 
@@ -362,6 +368,14 @@ class MultiObjectiveAligner:
                 writer.writerow(record)
         for callback in self.callbacks:
             callback(record)
+        every = self.config.log_every
+        if every and (record["step"] + 1) % every == 0:
+            parts = [f"step {record['step'] + 1}"]
+            parts += [f"{n} {record[f'reward/{n}']:+.3f}" for n in self.names]
+            parts += [f"w[{n}] {record[f'weight/{n}']:.3g}" for n in self.names]
+            if self.config.beta > 0:
+                parts.append(f"kl {record['kl']:.4f}")
+            print(" | ".join(parts), flush=True)
 
     # State ------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

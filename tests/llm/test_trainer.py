@@ -168,14 +168,16 @@ def test_preference_sampling_and_conditioning(tiny_model, tokenizer):
     assert preference_prefix([0.6, 0.4]) == "<w 0.60 0.40> "
 
 
-def test_csv_log(tiny_model, tokenizer, tmp_path):
-    cfg = AlignConfig(steps=2, prompts_per_step=2, group_size=2, max_new_tokens=4)
+def test_csv_and_stdout_log(tiny_model, tokenizer, tmp_path, capsys):
+    cfg = AlignConfig(steps=2, prompts_per_step=2, group_size=2, max_new_tokens=4, log_every=2)
     al = MultiObjectiveAligner(
         tiny_model, tokenizer, [words, brevity], PROMPTS, cfg, log_path=tmp_path / "log.csv"
     )
     al.train()
     lines = (tmp_path / "log.csv").read_text().splitlines()
     assert len(lines) == 3 and "weight/words" in lines[0] and "plc/lenient" in lines[0]
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == 1 and printed[0].startswith("step 2 | words ")
 
 
 @pytest.mark.parametrize(
@@ -187,6 +189,7 @@ def test_csv_log(tiny_model, tokenizer, tmp_path):
         ({"learning_rate": float("nan")}, "learning_rate"),
         ({"beta": -1.0}, "beta"),
         ({"zero_signal": "ignore"}, "zero_signal"),
+        ({"log_every": -1}, "log_every"),
         ({"preference": [0.5, -0.5]}, "non-negative"),
     ],
 )
