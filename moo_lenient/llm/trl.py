@@ -5,6 +5,8 @@ r"""TRL integration: GRPO with one objective per reward, aggregated by a moo_len
 usual; instead of scalarizing them, every reward function is an objective with its own
 advantages, loss and gradient, and a method from :mod:`moo_lenient.methods` (PLC by default)
 chooses the update direction once per optimizer step. See :class:`MOGRPOTrainer` for the math.
+The preference can also be sampled per generation batch and written before the prompts, so that
+one model serves all preferences (``moo_preference_sampling``, ``moo_condition_on_preference``).
 
 Tested against trl 1.16 and transformers 5.24 (the TRL internals this module relies on are
 listed in :class:`MOGRPOTrainer` and checked by the contract test in ``tests/llm/test_trl.py``).
@@ -26,6 +28,7 @@ from torch import Tensor
 from moo_lenient._validation import as_float64_vector, check_preference
 from moo_lenient.llm.advantages import SCALES, group_normalize, signal_mask
 from moo_lenient.llm.losses import LOSS_TYPES, kl_penalty, policy_gradient_losses, reduce_tokens
+from moo_lenient.llm.trainer import preference_prefix
 from moo_lenient.methods import available, get
 from moo_lenient.optimizer import MultiObjectiveOptimizer, StepInfo
 
@@ -39,6 +42,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 __all__ = [
     "ADVANTAGES_KEY",
     "MOO_STATE_NAME",
+    "PREFERENCE_KEY",
+    "PREFERENCE_SAMPLING",
     "VALUES_KEY",
     "ZERO_SIGNAL",
     "MOGRPOConfig",
@@ -46,16 +51,20 @@ __all__ = [
 ]
 
 ZERO_SIGNAL = ("drop", "keep")
+PREFERENCE_SAMPLING = ("fixed", "dirichlet")
 
 # Keys this module adds to TRL's generation output (tensors with a leading batch dimension, so
 # they survive TRL's shuffling and splitting into micro-batches).
 ADVANTAGES_KEY = "moo_advantages"  # (B_local, K) per-objective advantages
 VALUES_KEY = "moo_values"  # (B_local, K), every row the K values handed to the method
+PREFERENCE_KEY = "moo_preference"  # (B_local, K) float64 on the CPU, every row the preference
 
 # File written into every checkpoint folder next to the Trainer's optimizer.pt (see
 # MOGRPOTrainer._save_optimizer_and_scheduler).
 MOO_STATE_NAME = "moo_state.pt"
 _MOO_STATE_KEYS = ("method_name", "method", "step", "num_objectives")
+# Optional key of moo_state.pt: the bit-generator state of the preference sampler.
+_PREFERENCE_RNG_KEY = "preference_rng"
 
 
 def _weights_only_safe(obj: Any) -> Any:
@@ -94,6 +103,59 @@ def _check_preference_entries(value: Any, name: str) -> list[float]:
     return w.tolist()
 
 
+def _prefix_prompt(prompt: Any, prefix: str) -> Any:
+    """``prompt`` with ``prefix`` written before its text, as new objects (``prompt`` is left
+    untouched): a string is prefixed; a conversation (a list of messages) gets the prefix before
+    the content of its last user message (before its first text part if the content is a list
+    of parts, or as a new first text part if it has none)."""
+    if isinstance(prompt, str):
+        return prefix + prompt
+    if isinstance(prompt, (list, tuple)) and all(isinstance(m, dict) for m in prompt):
+        for i in range(len(prompt) - 1, -1, -1):
+            message = prompt[i]
+            if message.get("role") != "user":
+                continue
+            content = message.get("content")
+            if isinstance(content, str):
+                content = prefix + content
+            elif isinstance(content, (list, tuple)):
+                parts = list(content)
+                for j, part in enumerate(parts):
+                    if isinstance(part, dict) and part.get("type") == "text":
+                        parts[j] = {**part, "text": prefix + str(part.get("text") or "")}
+                        break
+                else:
+                    parts.insert(0, {"type": "text", "text": prefix})
+                content = parts
+            else:
+                raise ValueError(
+                    "moo_condition_on_preference: the last user message's content must be a "
+                    f"string or a list of parts, got {type(content).__name__}"
+                )
+            return [*prompt[:i], {**message, "content": content}, *prompt[i + 1 :]]
+        raise ValueError(
+            "moo_condition_on_preference: a conversational prompt has no user message to write "
+            "the preference into"
+        )
+    raise ValueError(
+        "moo_condition_on_preference needs string or conversational prompts (a list of "
+        f"messages), got {type(prompt).__name__}"
+    )
+
+
+def _prefix_rows(rows: list[dict[str, Any]], prefix: str) -> list[dict[str, Any]]:
+    """Copies of the dataset rows with ``prefix`` written before each ``"prompt"``."""
+    out = []
+    for row in rows:
+        if "prompt" not in row:
+            raise ValueError(
+                'moo_condition_on_preference needs a "prompt" in every dataset row (prompts '
+                "supplied by an environment's reset() are not supported)"
+            )
+        out.append({**row, "prompt": _prefix_prompt(row["prompt"], prefix)})
+    return out
+
+
 @dataclass
 class MOGRPOConfig(GRPOConfig):
     r"""``GRPOConfig`` plus the multi-objective settings of :class:`MOGRPOTrainer`.
@@ -121,6 +183,21 @@ class MOGRPOConfig(GRPOConfig):
             excluded from that step (``active=``; weight 0, logged as ``moo/active/<name>`` =
             0); ``"keep"``: it takes part with its zero gradient (a min-norm method such as
             MGDA then returns a zero update).
+        moo_preference_sampling: ``"fixed"`` (default): the preference above for every step;
+            ``"dirichlet"``: a new preference for every generation batch, drawn from
+            Dirichlet(``moo_dirichlet_alpha``) by a numpy Generator seeded with ``seed`` (its
+            state is saved in the checkpoints), and given to the aggregator of the optimizer
+            steps trained on that batch. The fixed preference is then used by evaluation only.
+            Needs ``steps_per_generation`` to be a multiple of ``gradient_accumulation_steps``
+            (so that an optimizer step never mixes two generation batches).
+        moo_dirichlet_alpha: the Dirichlet's concentration, the same for every reward
+            (positive; 1.0, the default, is uniform on the simplex).
+        moo_condition_on_preference: write the preference of the generation batch before every
+            prompt, as :func:`moo_lenient.llm.trainer.preference_prefix` text (e.g.
+            ``"<w 0.60 0.40> "``; before a string prompt, or before the content of the last
+            user message of a conversational one), so that one model learns to serve all
+            preferences (Rewards-in-Context style). Default False. Reward functions see the
+            prefixed prompts.
 
     Supported TRL options: ``loss_type`` in ``"grpo"``, ``"dapo"`` (TRL's default) and
     ``"dr_grpo"``; ``beta`` (KL as a shared regularizer); ``num_iterations`` and
@@ -150,6 +227,21 @@ class MOGRPOConfig(GRPOConfig):
     moo_zero_signal: str = field(
         default="drop",
         metadata={"help": "Objectives without advantage signal in a step: 'drop' or 'keep'."},
+    )
+    moo_preference_sampling: str = field(
+        default="fixed",
+        metadata={
+            "help": "'fixed' (the preference) or 'dirichlet' (a new preference per generation "
+            "batch, drawn from Dirichlet(moo_dirichlet_alpha))."
+        },
+    )
+    moo_dirichlet_alpha: float = field(
+        default=1.0,
+        metadata={"help": "Concentration of the Dirichlet the preferences are drawn from."},
+    )
+    moo_condition_on_preference: bool = field(
+        default=False,
+        metadata={"help": "Write the preference before every prompt ('<w 0.60 0.40> ')."},
     )
 
     def __post_init__(self) -> None:
@@ -188,6 +280,25 @@ class MOGRPOConfig(GRPOConfig):
             raise ValueError(
                 f"moo_zero_signal must be one of {ZERO_SIGNAL}, got {self.moo_zero_signal!r}"
             )
+        if self.moo_preference_sampling not in PREFERENCE_SAMPLING:
+            raise ValueError(
+                f"moo_preference_sampling must be one of {PREFERENCE_SAMPLING}, "
+                f"got {self.moo_preference_sampling!r}"
+            )
+        alpha = self.moo_dirichlet_alpha
+        if (
+            isinstance(alpha, bool)
+            or not isinstance(alpha, (int, float))
+            or not math.isfinite(alpha)
+            or alpha <= 0
+        ):
+            raise ValueError(f"moo_dirichlet_alpha must be a positive number, got {alpha!r}")
+        self.moo_dirichlet_alpha = float(alpha)
+        if not isinstance(self.moo_condition_on_preference, bool):
+            raise ValueError(
+                "moo_condition_on_preference must be True or False, "
+                f"got {self.moo_condition_on_preference!r}"
+            )
         if self.loss_type not in LOSS_TYPES:
             raise ValueError(
                 f"MOGRPOTrainer supports loss_type in {LOSS_TYPES}, got {self.loss_type!r}"
@@ -220,6 +331,16 @@ class MOGRPOConfig(GRPOConfig):
                 "MOGRPOTrainer clips symmetrically (epsilon); epsilon_high != epsilon is not "
                 "supported with num_iterations > 1 or steps_per_generation > "
                 "gradient_accumulation_steps"
+            )
+        if (
+            self.moo_preference_sampling == "dirichlet"
+            and self.steps_per_generation % self.gradient_accumulation_steps != 0
+        ):
+            raise ValueError(
+                "moo_preference_sampling='dirichlet' draws one preference per generation batch "
+                "and needs every optimizer step within one generation batch: steps_per_generation "
+                f"({self.steps_per_generation}) must be a multiple of gradient_accumulation_steps "
+                f"({self.gradient_accumulation_steps})"
             )
 
 
@@ -257,9 +378,23 @@ class MOGRPOTrainer(GRPOTrainer):
     only None), the same for every micro-batch of a step.
 
     **Aggregation.** On the last micro-batch of the step the method (``gradient_aggregation``,
-    fixed ``preference`` p) returns weights :math:`\alpha` and the direction
+    preference p, see below) returns weights :math:`\alpha` and the direction
     :math:`d = \sum_k \alpha_k g_k` (for weight-based methods). Objectives without signal in
     the step (all advantages zero) get :math:`\alpha_k = 0` with ``moo_zero_signal="drop"``.
+
+    **Preference.** With ``moo_preference_sampling="fixed"`` (default) p is the config's
+    ``preference`` (or ``reward_weights``; uniform if both are None) for every step. With
+    ``"dirichlet"`` a new p ~ Dirichlet(``moo_dirichlet_alpha``) is drawn for every
+    generation batch (TRL generates once per ``steps_per_generation * num_iterations``
+    micro-batches), from a numpy Generator seeded with ``seed`` whose state goes into the
+    checkpoints; p travels with the generation output (:data:`PREFERENCE_KEY`, one row per
+    completion) through TRL's shuffling and splitting, and the aggregator of every optimizer step
+    trained on that batch gets it. With ``moo_condition_on_preference`` the model sees p as
+    text, ``preference_prefix(p)`` (e.g. ``"<w 0.60 0.40> "``), before every prompt of the
+    batch (string prompts; for conversations, the content of the last user message), written
+    into copies of the dataset rows before TRL tokenizes them, so one model learns to serve all
+    preferences (Rewards-in-Context style). Evaluation (``evaluate()``, also during training)
+    never samples: it prefixes and reports with the fixed preference.
 
     **Shared.** The KL to the reference policy (``beta > 0``; TRL's k3 estimator, multiplied by
     the importance ratio when ``use_bias_correction_kl``) is a regularizer, not an objective:
@@ -275,19 +410,22 @@ class MOGRPOTrainer(GRPOTrainer):
     gradient is exactly :math:`d` (scaled to undo accelerate's division of the loss by its
     gradient-accumulation steps, 1 under ``Trainer``); the Trainer's own backward then leaves
     :math:`d` in ``.grad``. The reported (logged) loss is :math:`\sum_k p_k L_k + \beta
-    \mathrm{KL}`.
+    \mathrm{KL}` (p: the micro-batch's preference).
 
     **Logged per optimizer step** (``trainer.state.log_history``): ``moo/weight/<name>``,
     ``moo/grad_norm/<name>``, ``moo/cos/<a>_<b>``, ``moo/active/<name>`` (1/0),
-    ``moo/value/<name>``; for PLC ``moo/plc/lenient`` (1/0), ``moo/plc/tolerated``,
-    ``moo/plc/rectified`` and ``moo/plc/dissenters`` (counts); ``kl`` (beta > 0) and
-    ``entropy`` as TRL logs them.
+    ``moo/value/<name>``, ``moo/preference/<name>`` (the p the aggregator got; in evaluation
+    ``eval_moo/preference/<name>``, the fixed one); for PLC ``moo/plc/lenient`` (1/0),
+    ``moo/plc/tolerated``, ``moo/plc/rectified`` and ``moo/plc/dissenters`` (counts); ``kl``
+    (beta > 0) and ``entropy`` as TRL logs them.
 
     **TRL internals used** (trl 1.16): ``_calculate_rewards`` (returns the gathered
     (N, K) ``rewards_per_func``), ``_generate_and_score_completions`` (output dict with
     ``prompt_ids``, ``prompt_mask``, ``completion_ids``, ``completion_mask``,
     ``num_items_in_batch``, optional ``old_per_token_logps``, ``ref_per_token_logps``,
-    ``tool_mask``), ``_get_per_token_logps_and_entropies``, ``_metrics[mode]`` (lists
+    ``tool_mask``; it reads the prompts from the ``"prompt"`` of the dataset rows it is given,
+    once per ``steps_per_generation * num_iterations`` micro-batches in training),
+    ``_get_per_token_logps_and_entropies``, ``_metrics[mode]`` (lists
     averaged at each log), ``reward_func_names``, ``num_generations(_eval)``, ``beta``,
     ``epsilon_low``, ``loss_type``, ``max_completion_length``, ``aux_loss_enabled``, and
     ``current_gradient_accumulation_steps`` / ``accelerator.sync_gradients`` from
@@ -300,13 +438,18 @@ class MOGRPOTrainer(GRPOTrainer):
     ``torch.save``) next to the Trainer's ``optimizer.pt``: the
     :meth:`~moo_lenient.MultiObjectiveOptimizer.state_dict` without the inner optimizer (which
     the Trainer saves), i.e. ``method_name``, ``method`` (e.g. PLC's step counter, averages and
-    forecast), ``step`` and ``num_objectives``, only tensors and Python primitives (it is read
+    forecast), ``step`` and ``num_objectives``, plus ``preference_rng``, the state of the
+    preference sampler's bit generator, only tensors and Python primitives (it is read
     with ``torch.load(..., weights_only=True)``). ``train(resume_from_checkpoint=...)`` reads it
     and restores it into the MultiObjectiveOptimizer when that is built on the first resumed
     step; a checkpoint of another ``gradient_aggregation`` or number of rewards is refused with
     a ValueError, and a checkpoint without the file (e.g. from ``GRPOTrainer``) resumes a stateful
-    method afresh, with a warning. A resumed run then takes the same steps as an uninterrupted
-    one (given the same ``max_steps``, which is PLC's horizon).
+    method afresh, with a warning (and so does a ``"dirichlet"`` sampler without a saved
+    state). A resumed run then takes the same steps, with the same sampled preferences, as an
+    uninterrupted one (given the same ``max_steps``, which is PLC's horizon, and a checkpoint at
+    the end of a generation batch: TRL regenerates after a resume, so with
+    ``steps_per_generation > gradient_accumulation_steps`` a checkpoint inside a generation
+    batch resumes with a new batch and a new preference).
 
     Single process only (the per-objective gradients are not reduced across processes).
     """
@@ -335,6 +478,8 @@ class MOGRPOTrainer(GRPOTrainer):
         super().__init__(model, reward_funcs, args, *rest, **kwargs)
         k = len(self.reward_funcs)
         self._moo_preference = self._resolve_preference(args, k)
+        # Draws the "dirichlet" preferences, one per training generation batch (checkpointed).
+        self._moo_rng = np.random.default_rng(args.seed)
         if self.accelerator.num_processes > 1:
             raise NotImplementedError(
                 "MOGRPOTrainer aggregates per-process gradients and does not support several "
@@ -348,6 +493,7 @@ class MOGRPOTrainer(GRPOTrainer):
         self._moo: MultiObjectiveOptimizer | None = None
         self._moo_rewards: Tensor | None = None
         self._moo_signal: Tensor | None = None  # (K,) OR of the signal over the window
+        self._moo_window_preference: Tensor | None = None  # (K,) float64, that of the window
         self._moo_window_open = False
         # State read from a checkpoint's moo_state.pt, applied when the optimizer is built.
         self._moo_resume_state: dict[str, Any] | None = None
@@ -376,7 +522,20 @@ class MOGRPOTrainer(GRPOTrainer):
         self._moo_rewards = rewards
         return rewards
 
+    def _generation_preference(self, mode: str) -> np.ndarray:
+        """The (K,) normalized preference of a new generation batch: drawn in training with
+        ``moo_preference_sampling="dirichlet"``, else the fixed one."""
+        k = len(self.reward_funcs)
+        if mode == "train" and self.args.moo_preference_sampling == "dirichlet":
+            w = self._moo_rng.dirichlet(np.full(k, self.args.moo_dirichlet_alpha))
+            return check_preference(w, k)
+        return self._moo_preference.copy()
+
     def _generate_and_score_completions(self, inputs):
+        mode = "train" if self.model.training else "eval"
+        preference = self._generation_preference(mode)
+        if self.args.moo_condition_on_preference:  # copies: the dataset rows stay as they are
+            inputs = _prefix_rows(inputs, preference_prefix(preference))
         self._moo_rewards = None
         output = super()._generate_and_score_completions(inputs)
         rewards = self._moo_rewards
@@ -384,7 +543,6 @@ class MOGRPOTrainer(GRPOTrainer):
             raise RuntimeError(
                 "MOGRPOTrainer: TRL did not call _calculate_rewards as expected (TRL version?)"
             )
-        mode = "train" if self.model.training else "eval"
         group = self.num_generations if mode == "train" else self.num_generations_eval
         rewards = rewards.detach().float()
         if group >= 2:
@@ -399,6 +557,11 @@ class MOGRPOTrainer(GRPOTrainer):
         device = output["completion_ids"].device
         output[ADVANTAGES_KEY] = adv[start : start + b_local].to(device)
         output[VALUES_KEY] = values.to(device).unsqueeze(0).expand(b_local, -1).contiguous()
+        pref = torch.from_numpy(np.asarray(preference, dtype=np.float64).copy())
+        output[PREFERENCE_KEY] = pref.unsqueeze(0).expand(b_local, -1).contiguous()
+        if mode == "eval":  # training logs the aggregator's preference once per step
+            for name, w in zip(self.reward_func_names, pref.tolist(), strict=True):
+                self._metrics[mode][f"moo/preference/{name}"].append(float(w))
         return output
 
     # Loss -------------------------------------------------------------------------------------
@@ -487,8 +650,17 @@ class MOGRPOTrainer(GRPOTrainer):
         signal = signal_mask(torch.where(has_tokens, advantages, 0.0)).cpu()
         return losses, regularizer, values, signal
 
-    def _reported_loss(self, losses: Tensor, regularizer: Tensor | None) -> Tensor:
-        pref = torch.as_tensor(self._moo_preference, dtype=losses.dtype, device=losses.device)
+    def _batch_preference(self, inputs: dict[str, Any]) -> Tensor:
+        """(K,) float64 CPU preference of a micro-batch (its generation batch's)."""
+        pref = inputs.get(PREFERENCE_KEY)
+        if pref is None:  # not generated by this trainer
+            return torch.from_numpy(self._moo_preference.copy())
+        return pref[0].detach().to("cpu", torch.float64)
+
+    def _reported_loss(
+        self, losses: Tensor, regularizer: Tensor | None, preference: Tensor
+    ) -> Tensor:
+        pref = preference.to(dtype=losses.dtype, device=losses.device)
         loss = (losses.detach() * pref).sum()
         if regularizer is not None:
             loss = loss + regularizer.detach()
@@ -525,17 +697,20 @@ class MOGRPOTrainer(GRPOTrainer):
     # Checkpoints ------------------------------------------------------------------------------
     def _moo_checkpoint_state(self) -> dict[str, Any] | None:
         """What moo_state.pt holds: the MultiObjectiveOptimizer's state without the inner
-        optimizer; None before the first step (unless resumed and not stepped since)."""
+        optimizer, and the preference sampler's state; None before the first step (unless
+        resumed and not stepped since)."""
         if self._moo is None:
-            return self._moo_resume_state
-        return _weights_only_safe(
-            {
+            state = self._moo_resume_state
+        else:
+            state = {
                 "method_name": self._moo.method.name,
                 "method": self._moo.method.state_dict(),
                 "step": self._moo.step_count,
                 "num_objectives": self._moo.num_objectives,
             }
-        )
+        if state is None:
+            return None
+        return _weights_only_safe({**state, _PREFERENCE_RNG_KEY: self._moo_rng.bit_generator.state})
 
     def _save_optimizer_and_scheduler(self, output_dir: str) -> None:
         super()._save_optimizer_and_scheduler(output_dir)
@@ -550,6 +725,7 @@ class MOGRPOTrainer(GRPOTrainer):
         self._moo_resume_state = None
         name = self.args.gradient_aggregation
         path = os.path.join(checkpoint, MOO_STATE_NAME)
+        sampling = self.args.moo_preference_sampling == "dirichlet"
         if not os.path.isfile(path):
             if get(name, **(self.args.moo_method_kwargs or {})).state_dict():  # stateful
                 warnings.warn(
@@ -557,6 +733,13 @@ class MOGRPOTrainer(GRPOTrainer):
                     f"gradient_aggregation={name!r} starts afresh",
                     stacklevel=2,
                 )
+            if sampling:
+                warnings.warn(
+                    f"checkpoint {checkpoint} has no {MOO_STATE_NAME}: the preference sampler "
+                    f"starts afresh from seed={self.args.seed}",
+                    stacklevel=2,
+                )
+            self._moo_rng = np.random.default_rng(self.args.seed)
             return
         state = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(state, dict) or set(_MOO_STATE_KEYS) - set(state):
@@ -573,6 +756,22 @@ class MOGRPOTrainer(GRPOTrainer):
                 f"{path} holds the state of {k} objectives, but this trainer has "
                 f"{len(self.reward_funcs)} reward functions"
             )
+        rng_state = state.pop(_PREFERENCE_RNG_KEY, None)
+        if rng_state is not None:
+            try:
+                self._moo_rng.bit_generator.state = rng_state
+            except (TypeError, ValueError, KeyError) as exc:
+                raise ValueError(
+                    f"{path}: bad {_PREFERENCE_RNG_KEY} (the preference sampler's state): {exc}"
+                ) from exc
+        else:
+            if sampling:
+                warnings.warn(
+                    f"{path} has no {_PREFERENCE_RNG_KEY}: the preference sampler starts afresh "
+                    f"from seed={self.args.seed}",
+                    stacklevel=2,
+                )
+            self._moo_rng = np.random.default_rng(self.args.seed)
         self._moo_resume_state = state
         self._moo = None  # rebuilt, with this state, on the first resumed step
 
@@ -580,19 +779,27 @@ class MOGRPOTrainer(GRPOTrainer):
         if return_outputs:
             raise ValueError("MOGRPOTrainer does not support returning outputs")
         mode = "train" if self.model.training else "eval"
+        preference = self._batch_preference(inputs)
         if mode == "eval" or not torch.is_grad_enabled():
             losses, regularizer, _, _ = self._per_objective_losses(model, inputs, mode)
-            return self._reported_loss(losses, regularizer)
+            return self._reported_loss(losses, regularizer, preference)
 
         moo = self._ensure_moo()
         if not self._moo_window_open:  # first micro-batch of an optimizer step
             moo.zero_grad(set_to_none=True)
             self._moo_signal = None
+            self._moo_window_preference = preference
             self._moo_window_open = True
+        elif not torch.equal(preference, self._moo_window_preference):
+            raise RuntimeError(
+                "MOGRPOTrainer: the micro-batches of one optimizer step come from generation "
+                "batches with different preferences (steps_per_generation must be a multiple of "
+                "gradient_accumulation_steps)"
+            )
         losses, regularizer, values, signal = self._per_objective_losses(model, inputs, mode)
         moo.backward(losses, values=values.numpy(), regularizer=regularizer)
         self._moo_signal = signal if self._moo_signal is None else self._moo_signal | signal
-        reported = self._reported_loss(losses, regularizer)
+        reported = self._reported_loss(losses, regularizer, preference)
 
         if not self.accelerator.sync_gradients:
             # Nothing reaches the parameters: the per-objective gradients wait in `moo`.
@@ -601,7 +808,7 @@ class MOGRPOTrainer(GRPOTrainer):
         active = None
         if self.args.moo_zero_signal == "drop":
             active = self._moo_signal.numpy().astype(bool)
-        info = moo.aggregate(preference=self._moo_preference, active=active)
+        info = moo.aggregate(preference=self._moo_window_preference.numpy(), active=active)
         self._moo_window_open = False
         self.last_step_info = info
         self._log_step(info, mode)
@@ -630,7 +837,9 @@ class MOGRPOTrainer(GRPOTrainer):
         cos = info.cosines
         active = info.active.tolist() if info.active is not None else [True] * len(names)
         values = info.values.tolist()
+        preference = info.preference.tolist()
         for k, name in enumerate(names):
+            metrics[f"moo/preference/{name}"].append(float(preference[k]))
             metrics[f"moo/weight/{name}"].append(float(weights[k]))
             metrics[f"moo/active/{name}"].append(1.0 if active[k] else 0.0)
             metrics[f"moo/value/{name}"].append(float(values[k]))

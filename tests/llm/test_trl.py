@@ -8,6 +8,7 @@ import os
 import shutil
 from collections import defaultdict
 
+import numpy as np
 import pytest
 import torch
 
@@ -19,12 +20,15 @@ datasets = pytest.importorskip("datasets")
 transformers = pytest.importorskip("transformers")
 
 from moo_lenient.llm.presets import build_tiny_model, build_tokenizer, load_prompts  # noqa: E402
+from moo_lenient.llm.trainer import preference_prefix  # noqa: E402
 from moo_lenient.llm.trl import (  # noqa: E402
     ADVANTAGES_KEY,
     MOO_STATE_NAME,
+    PREFERENCE_KEY,
     VALUES_KEY,
     MOGRPOConfig,
     MOGRPOTrainer,
+    _prefix_rows,
 )
 
 pytestmark = [
@@ -110,6 +114,16 @@ class RecordingTrainer(MOGRPOTrainer):
         return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
 
 
+class PromptSpyTrainer(RecordingTrainer):
+    """Also records (training?, prompts) of every generation batch, as the rewards see them."""
+
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        if not hasattr(self, "reward_prompts"):
+            self.reward_prompts = []
+        self.reward_prompts.append((self.model.training, list(prompts)))
+        return super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+
+
 def make_trainer(tokenizer, dataset, args, rewards=(long, short), cls=RecordingTrainer, **kw):
     model = build_tiny_model(tokenizer, seed=0)
     return cls(
@@ -132,6 +146,11 @@ def changed(model, before, atol=0.0) -> set[str]:
 
 def logged(trainer, key) -> list[float]:
     return [h[key] for h in trainer.state.log_history if key in h]
+
+
+def logged_preferences(trainer, names=("long", "short")) -> list[tuple[float, ...]]:
+    columns = [logged(trainer, f"moo/preference/{name}") for name in names]
+    return list(zip(*columns, strict=True))
 
 
 # Contract with TRL ------------------------------------------------------------------------------
@@ -199,6 +218,12 @@ def test_trl_contract(tokenizer, dataset, tmp_path):
     source = inspect.getsource(gt._generate_and_score_completions)
     for key in ("num_items_in_batch", "old_per_token_logps", "ref_per_token_logps", "tool_mask"):
         assert f'"{key}"' in source, key
+    # The prompts come from the rows handed to it (prefixed there for preference conditioning),
+    # and training generates once per steps_per_generation * num_iterations micro-batches.
+    assert 'prompts = [x["prompt"] for x in inputs]' in source
+    prepare_source = inspect.getsource(gt._prepare_inputs)
+    assert "self._generate_and_score_completions(generation_batch)" in prepare_source
+    assert "generate_every = self.args.steps_per_generation * self.num_iterations" in prepare_source
     # Checkpoint hooks extended to save / restore the method's state (moo_state.pt).
     tt = transformers.Trainer
     assert params(tt._save_optimizer_and_scheduler) == ["self", "output_dir"]
@@ -435,7 +460,8 @@ def test_resume_restores_method_state(tokenizer, dataset, tmp_path):
     ckpt = tmp_path / "full" / "out" / "checkpoint-2"
     assert (ckpt / "optimizer.pt").is_file() and (ckpt / "rng_state.pth").is_file()
     saved = torch.load(ckpt / MOO_STATE_NAME, weights_only=True)
-    assert set(saved) == {"method_name", "method", "step", "num_objectives"}  # no inner optimizer
+    # No inner optimizer; the preference sampler's state (unused with "fixed") is there.
+    assert set(saved) == {"method_name", "method", "step", "num_objectives", "preference_rng"}
     assert (saved["method_name"], saved["step"], saved["num_objectives"]) == ("plc", 2, 2)
     assert saved["method"]["t"] == 2 and torch.is_tensor(saved["method"]["ema_sq"])
 
@@ -469,6 +495,179 @@ def test_resume_restores_method_state(tokenizer, dataset, tmp_path):
         resume("other", ckpt, gradient_aggregation="mgda", max_steps=2)
 
 
+# Preference sampling and conditioning -----------------------------------------------------------
+def _prompt_texts(tokenizer, batch) -> list[str]:
+    """The prompts of a recorded micro-batch as the model saw them (decoded tokens)."""
+    return [
+        tokenizer.decode(ids[mask.bool()], skip_special_tokens=True)
+        for ids, mask in zip(batch["prompt_ids"], batch["prompt_mask"], strict=True)
+    ]
+
+
+def test_dirichlet_preference_conditions_prompts_and_aggregation(tokenizer, dataset, tmp_path):
+    """One Dirichlet preference per generation batch: written before its prompts, given to the
+    aggregator ("ls": the weights are the preference), logged; evaluation uses the fixed one."""
+    args = config(
+        tmp_path,
+        gradient_aggregation="ls",
+        moo_zero_signal="keep",  # "ls" weights = the preference even without reward variation
+        moo_preference_sampling="dirichlet",
+        moo_condition_on_preference=True,
+        preference=[0.7, 0.3],  # evaluation's
+    )
+    trainer = make_trainer(tokenizer, dataset, args, cls=PromptSpyTrainer)
+    trainer.train()
+    prefs = logged_preferences(trainer)
+    assert len(prefs) == 2 and prefs[0] != prefs[1]
+    for pref in prefs:
+        assert sum(pref) == pytest.approx(1.0) and min(pref) >= 0.0
+        assert pref != pytest.approx((0.7, 0.3))
+    # One generation batch per optimizer step (steps_per_generation = 1): its prompts carry its
+    # preference, once, and that is the preference the model saw and the aggregator got.
+    assert len(trainer.reward_prompts) == 2 and len(trainer.recorded) == 2
+    for (training, prompts), batch, pref in zip(
+        trainer.reward_prompts, trainer.recorded, prefs, strict=True
+    ):
+        prefix = preference_prefix(pref)
+        assert training and len(prompts) == 8
+        assert all(q.startswith(prefix) and "<w" not in q[len(prefix) :] for q in prompts)
+        assert {q[len(prefix) :] for q in prompts} <= set(load_prompts("train")[:16])
+        assert all(t.startswith(prefix) for t in _prompt_texts(tokenizer, batch))
+        expected = torch.tensor(pref, dtype=torch.float64).expand(8, 2)
+        torch.testing.assert_close(batch[PREFERENCE_KEY], expected, rtol=0, atol=0)
+    assert logged(trainer, "moo/weight/long") == pytest.approx([p[0] for p in prefs], abs=1e-12)
+    assert logged(trainer, "moo/weight/short") == pytest.approx([p[1] for p in prefs], abs=1e-12)
+    torch.testing.assert_close(
+        trainer.last_step_info.preference, torch.tensor(prefs[-1], dtype=torch.float64)
+    )
+    # The dataset rows were copied, not prefixed in place.
+    assert dataset["prompt"] == load_prompts("train")[:16]
+
+    # Evaluation: the fixed preference for the prefix and the report; the sampler is not drawn.
+    rng_state = trainer._moo_rng.bit_generator.state
+    trainer.reward_prompts.clear()
+    eval_set = datasets.Dataset.from_dict({"prompt": load_prompts("eval")[:2]})
+    metrics = trainer.evaluate(eval_set)
+    assert trainer.reward_prompts and not any(training for training, _ in trainer.reward_prompts)
+    for _, prompts in trainer.reward_prompts:
+        assert all(q.startswith("<w 0.70 0.30> ") for q in prompts)
+    assert metrics["eval_moo/preference/long"] == pytest.approx(0.7)
+    assert metrics["eval_moo/preference/short"] == pytest.approx(0.3)
+    assert math.isfinite(metrics["eval_loss"])
+    assert trainer._moo_rng.bit_generator.state == rng_state
+
+
+@pytest.mark.parametrize("condition", [True, False])
+def test_fixed_preference_conditioning(tokenizer, dataset, tmp_path, condition):
+    """ "fixed": the fixed preference (here reward_weights, normalized) is written before every
+    prompt with moo_condition_on_preference, nothing without; logged and aggregated."""
+    args = config(
+        tmp_path,
+        gradient_aggregation="ls",
+        reward_weights=[7.0, 3.0],
+        moo_condition_on_preference=condition,
+        max_steps=1,
+    )
+    trainer = make_trainer(tokenizer, dataset, args, cls=PromptSpyTrainer)
+    trainer.train()
+    ((training, prompts),) = trainer.reward_prompts
+    assert training and len(prompts) == 8
+    texts = _prompt_texts(tokenizer, trainer.recorded[0])
+    if condition:
+        assert all(q.startswith("<w 0.70 0.30> ") for q in prompts + texts)
+    else:
+        assert not any("<w" in q for q in prompts + texts)
+        assert set(prompts) <= set(load_prompts("train")[:16])
+    assert logged_preferences(trainer) == [pytest.approx((0.7, 0.3))]
+    expected = torch.tensor([0.7, 0.3], dtype=torch.float64).expand(8, 2)
+    torch.testing.assert_close(trainer.recorded[0][PREFERENCE_KEY], expected)
+    torch.testing.assert_close(trainer.last_step_info.weights, expected[0])
+
+
+def test_prefix_rows_copies_and_handles_conversations():
+    conversation = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi."},
+        {"role": "assistant", "content": "Hello."},
+        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "And this?"}]},
+    ]
+    rows = [{"prompt": "Say hi.", "id": 1}, {"prompt": conversation, "id": 2}]
+    snapshot_rows = [{"prompt": "Say hi.", "id": 1}, {"prompt": [dict(m) for m in conversation]}]
+    snapshot_rows[1]["id"] = 2
+    snapshot_rows[1]["prompt"][3] = {
+        "role": "user",
+        "content": [{"type": "image"}, {"type": "text", "text": "And this?"}],
+    }
+    out = _prefix_rows(rows, "<w 0.60 0.40> ")
+    assert rows == snapshot_rows  # untouched
+    assert out[0] == {"prompt": "<w 0.60 0.40> Say hi.", "id": 1}
+    assert out[1]["id"] == 2
+    assert out[1]["prompt"][:3] == conversation[:3]  # only the last user message changes
+    assert out[1]["prompt"][3]["content"] == [
+        {"type": "image"},
+        {"type": "text", "text": "<w 0.60 0.40> And this?"},
+    ]
+    image_only = [{"role": "user", "content": [{"type": "image"}]}]
+    assert _prefix_rows([{"prompt": image_only}], "<w 1.00> ")[0]["prompt"][0]["content"] == [
+        {"type": "text", "text": "<w 1.00> "},
+        {"type": "image"},
+    ]
+    with pytest.raises(ValueError, match="no user message"):
+        _prefix_rows([{"prompt": [{"role": "system", "content": "x"}]}], "<w 1.00> ")
+    with pytest.raises(ValueError, match='needs a "prompt"'):
+        _prefix_rows([{"environment": "x"}], "<w 1.00> ")
+
+
+def test_resume_restores_preference_sampler(tokenizer, dataset, tmp_path):
+    """2 "dirichlet" steps in one go = 1 step, a checkpoint, and a resumed run: the same
+    sampled preference (from the sampler state in moo_state.pt), prompts and parameters."""
+    common = {
+        **sgd(),
+        "gradient_aggregation": "ls",
+        "moo_preference_sampling": "dirichlet",
+        "moo_condition_on_preference": True,
+        "max_steps": 2,
+        "save_strategy": "steps",
+        "save_steps": 1,
+    }
+    full = make_trainer(
+        tokenizer, dataset, config(tmp_path / "full", **common), cls=PromptSpyTrainer
+    )
+    full.train()
+    full_prefs = logged_preferences(full)
+    assert len(set(full_prefs)) == 2
+    ckpt = tmp_path / "full" / "out" / "checkpoint-1"
+    saved = torch.load(ckpt / MOO_STATE_NAME, weights_only=True)
+    assert saved["preference_rng"]["bit_generator"] == "PCG64"
+
+    args = config(tmp_path / "resumed", **common)
+    resumed = make_trainer(tokenizer, dataset, args, cls=PromptSpyTrainer)
+    resumed.train(resume_from_checkpoint=str(ckpt))
+    assert resumed.state.global_step == 2
+    # Not the seed's first draw again, but the uninterrupted run's second (the log history up to
+    # the checkpoint is restored by the Trainer; reward_prompts holds only this run's batches).
+    assert logged_preferences(resumed) == full_prefs
+    assert [prompts for _, prompts in resumed.reward_prompts] == [full.reward_prompts[1][1]]
+    assert all(q.startswith(preference_prefix(full_prefs[1])) for q in full.reward_prompts[1][1])
+    torch.testing.assert_close(resumed.last_step_info.preference, full.last_step_info.preference)
+    final = dict(full.model.named_parameters())
+    for n, p in resumed.model.named_parameters():
+        torch.testing.assert_close(p, final[n], atol=1e-6, rtol=0.0, msg=n)
+
+    # A moo_state.pt without the sampler's state (an older checkpoint) is loaded with a warning,
+    # and the sampler starts again from the seed (checked on the loading hook, without a step).
+    old = tmp_path / "old"
+    shutil.copytree(ckpt, old)
+    del saved["preference_rng"]
+    torch.save(saved, old / MOO_STATE_NAME)
+    afresh = make_trainer(tokenizer, dataset, args, cls=MOGRPOTrainer)
+    afresh._moo_rng.dirichlet([1.0, 1.0])  # moved away from the seed's state
+    afresh.create_optimizer_and_scheduler(num_training_steps=2)
+    with pytest.warns(UserWarning, match="no preference_rng: the preference sampler starts afresh"):
+        afresh._load_optimizer_and_scheduler(str(old))
+    assert afresh._moo_rng.bit_generator.state == np.random.default_rng(0).bit_generator.state
+
+
 # Errors -----------------------------------------------------------------------------------------
 def test_config_errors(tmp_path):
     with pytest.raises(ValueError, match="unknown gradient_aggregation"):
@@ -489,6 +688,50 @@ def test_config_errors(tmp_path):
         config(tmp_path, reward_weights=[1.0, -1.0])
     with pytest.raises(ValueError, match="top_entropy_quantile"):
         config(tmp_path, top_entropy_quantile=0.2)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        ({"moo_preference_sampling": "uniform"}, "moo_preference_sampling must be one of"),
+        ({"moo_preference_sampling": None}, "moo_preference_sampling must be one of"),
+        ({"moo_dirichlet_alpha": 0.0}, "moo_dirichlet_alpha must be a positive number"),
+        ({"moo_dirichlet_alpha": -1.0}, "moo_dirichlet_alpha must be a positive number"),
+        ({"moo_dirichlet_alpha": math.nan}, "moo_dirichlet_alpha must be a positive number"),
+        ({"moo_dirichlet_alpha": math.inf}, "moo_dirichlet_alpha must be a positive number"),
+        ({"moo_dirichlet_alpha": "1"}, "moo_dirichlet_alpha must be a positive number"),
+        ({"moo_dirichlet_alpha": True}, "moo_dirichlet_alpha must be a positive number"),
+        ({"moo_condition_on_preference": "yes"}, "moo_condition_on_preference must be True"),
+        ({"moo_condition_on_preference": 1}, "moo_condition_on_preference must be True"),
+        (  # an optimizer step would mix two generation batches (two preferences)
+            {
+                "moo_preference_sampling": "dirichlet",
+                "per_device_train_batch_size": 4,
+                "gradient_accumulation_steps": 2,
+                "steps_per_generation": 1,
+            },
+            r"steps_per_generation \(1\) must be a multiple of gradient_accumulation_steps \(2\)",
+        ),
+    ],
+)
+def test_preference_sampling_config_errors(tmp_path, overrides, match):
+    with pytest.raises(ValueError, match=match):
+        config(tmp_path, **overrides)
+
+
+def test_preference_sampling_config_accepts(tmp_path):
+    args = config(tmp_path, moo_preference_sampling="dirichlet", moo_dirichlet_alpha=2)
+    assert args.moo_dirichlet_alpha == 2.0 and isinstance(args.moo_dirichlet_alpha, float)
+    assert args.moo_condition_on_preference is False
+    # Each optimizer step within one generation batch: fine with "dirichlet".
+    args = config(
+        tmp_path,
+        moo_preference_sampling="dirichlet",
+        per_device_train_batch_size=4,
+        gradient_accumulation_steps=2,
+        steps_per_generation=4,
+    )
+    assert args.steps_per_generation == 4
 
 
 def test_trainer_errors(tokenizer, dataset, tmp_path):
