@@ -42,7 +42,7 @@ from moo_lenient.llm.advantages import SCALES, group_normalize, signal_mask
 from moo_lenient.llm.losses import LOSS_TYPES, kl_penalty, policy_gradient_losses
 from moo_lenient.llm.policy import completion_logprobs, sample_group, trainable_parameters
 from moo_lenient.llm.rewards import reward_matrix, reward_names
-from moo_lenient.methods import available
+from moo_lenient.methods import available, get
 from moo_lenient.optimizer import MultiObjectiveOptimizer, StepInfo
 
 __all__ = ["AlignConfig", "MultiObjectiveAligner", "preference_prefix"]
@@ -199,17 +199,10 @@ class MultiObjectiveAligner:
         )
         self.optimizer = MultiObjectiveOptimizer(
             inner,
-            method=config.method.lower(),
+            method=get(config.method, **config.method_kwargs),
             preference=config.preference,
             total_steps=config.steps,
         )
-        if config.method_kwargs:
-            from moo_lenient.methods import get
-
-            method = get(config.method, **config.method_kwargs)
-            self.optimizer = MultiObjectiveOptimizer(
-                inner, method=method, preference=config.preference, total_steps=config.steps
-            )
         self.rng = np.random.default_rng(config.seed)
         self.torch_rng = torch.Generator().manual_seed(config.seed)
         self.step = 0

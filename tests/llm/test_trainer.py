@@ -203,3 +203,8 @@ def test_bad_setup(tiny_model, tokenizer):
         _aligner(tiny_model, tokenizer, preference=[0.2, 0.3, 0.5])
     with pytest.raises(ValueError, match="at least one reward"):
         _aligner(tiny_model, tokenizer, rewards=())
+
+
+def test_method_kwargs_reach_the_method(tiny_model, tokenizer):
+    al = _aligner(tiny_model, tokenizer, method="plc", method_kwargs={"kappa0": 2.0})
+    assert al.optimizer.method.kappa0 == 2.0 and al.optimizer.method.horizon == 4
