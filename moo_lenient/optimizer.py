@@ -366,6 +366,40 @@ class MultiObjectiveOptimizer:
         self._pending = None
         return info
 
+    def observe(self, values: ArrayLike) -> None:
+        """Report the objective values measured after the last step to the method.
+
+        For methods that learn from loss changes (FAMO: the log-loss decrease of each
+        objective over the step updates its task weights); for the others it does nothing.
+        The values must be of the same kind as those the step priced with (the losses'
+        values, or ``values=``), typically the same batch evaluated again after the step::
+
+            info = opt.step(losses)
+            with torch.no_grad():
+                losses_after = compute_losses(model, batch)
+            opt.observe([l.item() for l in losses_after])
+
+        Without ``observe``, FAMO takes the next step's values as the post-step values of
+        the previous step (no extra forward pass; see :class:`~moo_lenient.methods.FAMO`).
+
+        Args:
+            values: K finite numbers (a sequence, array or 1-D tensor), checked like
+                ``values=`` of :meth:`step`.
+
+        Raises ``RuntimeError`` before the first step (K unknown). Bad values raise
+        ``ValueError`` before anything changes; if the method fails, its state is restored.
+        """
+        k = self._num_objectives
+        if k is None:
+            raise RuntimeError("observe() reports the values after a step: call step() first")
+        vals = check_values(values, k, "values")
+        method_state = self.method.state_dict()  # restored if the method fails
+        try:
+            self.method.observe(vals)
+        except Exception:
+            self.method.load_state_dict(method_state)
+            raise
+
     # Internals --------------------------------------------------------------------------------
     def _trainable(self) -> list[Tensor]:
         seen: set[int] = set()

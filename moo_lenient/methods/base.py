@@ -25,7 +25,9 @@ PROPERTIES = frozenset(
     {
         "non_conflicting",  # <g_k, d> >= 0 for every objective k
         "permutation_equivariant",  # permuting objectives permutes weights, keeps d
-        "linear_under_scaling",  # weights do not depend on the gradients (d linear in J)
+        # scaling g_k by c_k > 0 scales its contribution: d(diag(c) J) is linear in c (true
+        # when the weights ignore the gradients, as LS, and for UPGrad's projections)
+        "linear_under_scaling",
         "preference_aware",  # the preference changes the direction
     }
 )
@@ -179,6 +181,15 @@ class Method(ABC):
         self, gramian: np.ndarray, preference: np.ndarray, losses: np.ndarray | None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Weights from a float64 Gramian, a normalized preference and optional values."""
+
+    def observe(self, values: np.ndarray) -> None:  # noqa: B027 (optional hook)
+        """Called with the objective values measured after the step the method's last weights
+        produced; methods that learn from loss changes (FAMO) use it. Default: nothing.
+
+        Args:
+            values: (K,) finite float64 numpy array (``MultiObjectiveOptimizer.observe``
+                validates it), the same kind of values as the ``losses`` of the last call.
+        """
 
     # State (stateless by default) ------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
