@@ -9,12 +9,20 @@ import pytest
 import torch
 
 from moo_lenient.methods import (
+    EPO,
+    FAMO,
+    IMTLG,
     MGDA,
     PLC,
     PROPERTIES,
+    AlignedMTL,
+    CAGrad,
+    DualProj,
     LinearScalarization,
+    NashMTL,
     PCGrad,
     SmoothTchebycheff,
+    UPGrad,
 )
 from tests.conftest import SCALES, SHAPES, random_jacobian
 
@@ -29,9 +37,18 @@ FACTORIES = {
     "plc-rigid": lambda k: PLC(horizon=100, kappa0=float("inf"), stall_eps=0.0),
     "stch": lambda k: SmoothTchebycheff(),
     "stch-reference": lambda k: SmoothTchebycheff(ideal=[-1.0] * k, nadir=[3.0] * k),
+    "cagrad": lambda k: CAGrad(),
+    "cagrad-0.9": lambda k: CAGrad(c=0.9),
+    "nashmtl": lambda k: NashMTL(),
+    "imtlg": lambda k: IMTLG(),
+    "alignedmtl": lambda k: AlignedMTL(),
+    "upgrad": lambda k: UPGrad(),
+    "dualproj": lambda k: DualProj(),
+    "famo": lambda k: FAMO(),
+    "epo": lambda k: EPO(),
 }
 # Methods that price with the objective values and refuse a call without them.
-REQUIRES_VALUES = {"stch", "stch-reference"}
+REQUIRES_VALUES = {"stch", "stch-reference", "famo", "epo"}
 CLAIMS = {name: f(1).properties for name, f in FACTORIES.items()}
 
 
