@@ -132,3 +132,11 @@ def check_reference(
             f"ideal={z.tolist()}, nadir={n.tolist()}"
         )
     return z, n
+
+
+def require_values(losses: np.ndarray | None, why: str) -> np.ndarray:
+    """The objective values a value-pricing method needs (float64), or a ValueError saying why
+    it needs them when they are missing."""
+    if losses is None:
+        raise ValueError(f"{why}: pass losses=... (MultiObjectiveOptimizer passes them)")
+    return np.asarray(losses, dtype=np.float64)

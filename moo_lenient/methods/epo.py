@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from moo_lenient._qp import min_norm_simplex, unit_scale
-from moo_lenient._validation import check_positive
+from moo_lenient._validation import check_positive, require_values
 from moo_lenient.methods.base import Method
 
 #: Floor of the normalized values l̂_j inside the logarithm of the adjustments, so that an
@@ -127,12 +127,9 @@ class EPO(Method):
         self, gramian: np.ndarray, preference: np.ndarray, losses: np.ndarray | None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         k = gramian.shape[0]
-        if losses is None:
-            raise ValueError(
-                "EPO measures the non-uniformity of r * f with the objective values: pass "
-                "losses=... (MultiObjectiveOptimizer passes them)"
-            )
-        losses = np.asarray(losses, dtype=np.float64)
+        losses = require_values(
+            losses, "EPO measures the non-uniformity of r * f with the objective values"
+        )
         if np.any(losses < 0):
             bad = [int(i) for i in np.flatnonzero(losses < 0)]
             raise ValueError(

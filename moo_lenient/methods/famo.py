@@ -9,7 +9,12 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from moo_lenient._validation import check_finite_vector, check_in_choices, check_positive
+from moo_lenient._validation import (
+    check_finite_vector,
+    check_in_choices,
+    check_positive,
+    require_values,
+)
 from moo_lenient.jacobian import gramian as compute_gramian
 from moo_lenient.methods.base import AggregationResult, Method, _combine, _symmetric
 
@@ -215,11 +220,7 @@ class FAMO(Method):
     def _weights(
         self, k: int, losses: np.ndarray | None, active: np.ndarray | None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        if losses is None:
-            raise ValueError(
-                "FAMO weights the objectives by their values: pass losses=... "
-                "(MultiObjectiveOptimizer passes them)"
-            )
+        losses = require_values(losses, "FAMO weights the objectives by their values")
         if self._xi is not None and self._xi.size != k:
             raise ValueError(f"FAMO state is for {self._xi.size} objectives, got {k}")
         shifted = self._shifted(np.asarray(losses, dtype=np.float64), "losses")

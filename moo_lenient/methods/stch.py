@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from moo_lenient._validation import check_positive, check_reference
+from moo_lenient._validation import check_positive, check_reference, require_values
 from moo_lenient.methods.base import Method
 
 
@@ -70,11 +70,7 @@ class SmoothTchebycheff(Method):
         self, gramian: np.ndarray, preference: np.ndarray, losses: np.ndarray | None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         k = gramian.shape[0]
-        if losses is None:
-            raise ValueError(
-                "smooth Tchebycheff prices with the objective values: pass losses=... "
-                "(MultiObjectiveOptimizer passes them)"
-            )
+        losses = require_values(losses, "smooth Tchebycheff prices with the objective values")
         if self.ideal is None:
             z, r = np.zeros(k), np.ones(k)
         else:
