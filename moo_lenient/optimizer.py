@@ -159,12 +159,12 @@ class MultiObjectiveOptimizer:
                 )
         self.total_steps = total_steps
         self._preference = None if preference is None else self._check_preference_alone(preference)
-        if not self._trainable():
+        if not self.trainable_parameters():
             raise ValueError("the optimizer has no trainable parameters (empty parameter list)")
         self._shared_ids: set[int] | None = None
         if shared_params is not None:
             shared = list(shared_params)
-            known = {id(p) for p in self._trainable()}
+            known = {id(p) for p in self.trainable_parameters()}
             unknown = [i for i, p in enumerate(shared) if id(p) not in known]
             if unknown:
                 raise ValueError(
@@ -401,7 +401,8 @@ class MultiObjectiveOptimizer:
             raise
 
     # Internals --------------------------------------------------------------------------------
-    def _trainable(self) -> list[Tensor]:
+    def trainable_parameters(self) -> list[Tensor]:
+        """The inner optimizer's parameters that require grad, each once, in group order."""
         seen: set[int] = set()
         params = []
         for group in self.optimizer.param_groups:
@@ -412,7 +413,7 @@ class MultiObjectiveOptimizer:
         return params
 
     def _split_params(self) -> tuple[list[Tensor], list[Tensor]]:
-        params = self._trainable()
+        params = self.trainable_parameters()
         if not params:
             raise ValueError("the optimizer has no trainable parameters (empty parameter list)")
         if self._shared_ids is None:

@@ -666,16 +666,6 @@ class MOGRPOTrainer(GRPOTrainer):
             loss = loss + regularizer.detach()
         return loss
 
-    def _trainable_params(self) -> list[Tensor]:
-        seen: set[int] = set()
-        params = []
-        for group in self.optimizer.param_groups:
-            for p in group["params"]:
-                if p.requires_grad and id(p) not in seen:
-                    seen.add(id(p))
-                    params.append(p)
-        return params
-
     def _ensure_moo(self) -> MultiObjectiveOptimizer:
         if self._moo is None or self._moo.optimizer is not self.optimizer:
             method = get(self.args.gradient_aggregation, **(self.args.moo_method_kwargs or {}))
@@ -816,7 +806,7 @@ class MOGRPOTrainer(GRPOTrainer):
         # `aggregate` wrote the direction (plus the regularizer's gradient) into `.grad`; move it
         # into a surrogate so that the Trainer's own backward leaves exactly it in `.grad`.
         directions = []
-        for p in self._trainable_params():
+        for p in moo.trainable_parameters():
             if p.grad is not None:
                 directions.append((p, p.grad))
             p.grad = None
