@@ -192,6 +192,16 @@ def _check_lengths(prompts: Any, completions: Sequence[Any]) -> None:
         )
 
 
+def _completion_texts(
+    name: str, prompts: Sequence[Any] | None, completions: Sequence[Any] | None
+) -> list[str | None]:
+    """The text of each completion (None where it has none), after checking the arguments."""
+    if completions is None:
+        raise TypeError(f"{name}: completions is required")
+    _check_lengths(prompts, completions)
+    return [completion_text(c) for c in completions]
+
+
 def _lexicon_pattern(lexicon: Iterable[str] | None, default: tuple[str, ...]) -> tuple:
     """Validated, lower-cased, de-duplicated terms and a regex matching any of them whole."""
     if lexicon is None:
@@ -235,14 +245,8 @@ class _TextReward:
         completion_ids: Sequence[Sequence[int]] | None = None,
         **kwargs: Any,
     ) -> list[float | None]:
-        if completions is None:
-            raise TypeError(f"{self.name}: completions is required")
-        _check_lengths(prompts, completions)
-        rewards: list[float | None] = []
-        for completion in completions:
-            text = completion_text(completion)
-            rewards.append(None if text is None else self.score(text))
-        return rewards
+        texts = _completion_texts(self.name, prompts, completions)
+        return [None if text is None else self.score(text) for text in texts]
 
 
 # --------------------------------------------------------------------------- text rewards
@@ -413,10 +417,7 @@ class EmbeddingSimilarityReward:
         completion_ids: Sequence[Sequence[int]] | None = None,
         **kwargs: Any,
     ) -> list[float | None]:
-        if completions is None:
-            raise TypeError(f"{self.name}: completions is required")
-        _check_lengths(prompts, completions)
-        texts = [completion_text(c) for c in completions]
+        texts = _completion_texts(self.name, prompts, completions)
         rewards: list[float | None] = [None] * len(texts)
         todo = [i for i, t in enumerate(texts) if t is not None]
         if not todo:
