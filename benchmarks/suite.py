@@ -4,10 +4,11 @@
     python benchmarks/suite.py --render-only       # re-render from the stored raw results
 
 Suites: "full" (every problem x the main methods), "ablation" (PLC variants on the barrier,
-5-objective DTLZ2 and real-data problems) and "candidates" (the PLC variants the ablation singled
-out, CANDIDATES, on the full suite's problems). Raw results go to
-docs/data/suite/{full,ablation,full-candidates}/runs.jsonl (one JSON line per problem, form,
-method and seed), plots to docs/img/suite/. Every number in the rendered tables is computed from
+5-objective DTLZ2 and real-data problems), "candidates" (the PLC variants the ablation singled
+out, CANDIDATES, on the full suite's problems) and "comparison" (the eight comparison methods,
+CAGrad .. EPO, on the full suite's problems, same protocol). Raw results go to
+docs/data/suite/{full,ablation,full-candidates,full-comparison}/runs.jsonl (one JSON line per
+problem, form, method and seed), plots to docs/img/suite/. Every number in the rendered tables is computed from
 those raw results; nothing is typed in by hand.
 """
 
@@ -27,7 +28,7 @@ import torch
 from moo_lenient import bench
 from moo_lenient.bench.plots import write_plots
 from moo_lenient.bench.runner import load_runs
-from moo_lenient.bench.suites import MAIN_METHODS, METHODS, SUITES
+from moo_lenient.bench.suites import COMPARISON_METHODS, MAIN_METHODS, METHODS, SUITES
 from moo_lenient.bench.table import BenchTable, Cell, best_methods
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--render-only", action="store_true")
     parser.add_argument("--no-plots", action="store_true", help="keep docs/img/suite as it is")
-    parser.add_argument("--suites", nargs="+", default=["full", "ablation", "candidates"])
+    parser.add_argument(
+        "--suites", nargs="+", default=["full", "ablation", "candidates", "comparison"]
+    )
     args = parser.parse_args(argv)
     timings = {}
     if not args.render_only:
@@ -53,13 +56,21 @@ def main(argv: list[str] | None = None) -> int:
             if name == "candidates":
                 out = DATA / "full-candidates"
                 bench.run("full", CANDIDATES, jobs=args.jobs, out=out, plots=False)
+            elif name == "comparison":
+                out = DATA / "full-comparison"
+                bench.run("comparison", jobs=args.jobs, out=out, plots=False)
             else:
                 bench.run(suite=name, jobs=args.jobs, out=DATA / name, plots=False)
             timings[name] = time.perf_counter() - began
             print(f"{name}: {timings[name] / 60:.1f} min", flush=True)
     # full-candidates: a PLC variant the ablation singled out, run on the whole full suite
     # (same protocol, own file); shown beside the main methods, not counted in the targets.
-    full_runs = {**load_runs(DATA / "full-candidates"), **load_runs(DATA / "full")}
+    # full-comparison: the comparison methods on the same problems (same protocol, own file).
+    full_runs = {
+        **load_runs(DATA / "full-comparison"),
+        **load_runs(DATA / "full-candidates"),
+        **load_runs(DATA / "full"),
+    }
     full = BenchTable(list(full_runs.values()))
     if not args.no_plots:  # the plots of the main methods, from the raw results
         main_runs = [r for r in full_runs.values() if r["method"] in MAIN_METHODS]
@@ -100,7 +111,7 @@ def fmt(cell: Cell) -> str:
 def overview(table: BenchTable, score: str, methods, higher: bool) -> str:
     """Rows: problem and form; columns: methods; the score's mean ± std, tied-best in bold."""
     labels = [
-        METHODS[m].label if m in MAIN_METHODS else f"PLC, {METHODS[m].label} (candidate)"
+        f"PLC, {METHODS[m].label} (candidate)" if m in CANDIDATES else METHODS[m].label
         for m in methods
     ]
     head = "| problem | form | " + " | ".join(labels) + " |"
@@ -173,9 +184,11 @@ def targets(table: BenchTable, ablation: BenchTable) -> str:
     return "\n".join(lines)
 
 
-def shown(table: BenchTable) -> tuple[str, ...]:
+def shown(table: BenchTable, comparison: bool = True) -> tuple[str, ...]:
+    """The columns: main methods, the PLC candidates run, then the comparison methods run."""
     present = {m for rows in table.rows.values() for m in rows}
-    return MAIN_METHODS + tuple(m for m in CANDIDATES if m in present)
+    extra = CANDIDATES + (COMPARISON_METHODS if comparison else ())
+    return MAIN_METHODS + tuple(m for m in extra if m in present)
 
 
 def _main(by_method: dict, score: str) -> dict:
@@ -189,10 +202,15 @@ def _yes(ok: bool) -> str:
 def render_full(table: BenchTable, ablation: BenchTable, meta: str) -> str:
     suite = SUITES["full"]
     plots = sorted(p.name for p in IMG.glob("*.png")) if IMG.exists() else []
+    methods = shown(table)
     parts = [
         f"Full suite: {len(table.records)} configurations ({len(suite.problems)} problems x "
-        f"2 forms x {len(suite.methods)} methods x {suite.seeds} seeds; 1 seed for the toy's "
-        f"deterministic form, whose starts are fixed). {meta}.",
+        f"2 forms x {len(methods)} methods x {suite.seeds} seeds; 1 seed for the toy's "
+        f"deterministic form, whose starts are fixed). The main methods are LS .. PLC (no "
+        f"reference); {', '.join(METHODS[m].label for m in methods if m in COMPARISON_METHODS)} "
+        "are the comparison methods (papers' defaults; FAMO and EPO given each loss's lower "
+        "bound, `lower_bounds` in `moo_lenient/bench/suites.py`). Tied-best in bold among all "
+        f"columns; the targets below concern the main methods only. {meta}.",
         "",
         "### Hypervolume (normalized losses, reference 1.1; mean ± std over seeds)",
         "",
@@ -285,13 +303,25 @@ def render_ablation(table: BenchTable) -> str:
 
 
 def render_summary(table: BenchTable) -> str:
+    """The README's table: the main methods and candidates, plus the best comparison method."""
+    lines = overview(table, "hv", shown(table, comparison=False), True).split("\n")
+    lines[0] += " best comparison method |"
+    lines[1] += "---|"
+    for i, by_method in enumerate(table.rows.values(), start=2):
+        cells = {m: by_method[m]["hv"] for m in COMPARISON_METHODS if m in by_method}
+        if not cells:
+            lines[i] += " - |"
+            continue
+        best = max(cells, key=lambda m: cells[m].mean)
+        lines[i] += f" {METHODS[best].label} {fmt(cells[best])} |"
     return "\n".join(
         [
             "Hypervolume of the full suite (normalized losses, reference 1.1, mean ± std over "
-            "seeds, tied-best in bold; every score and plot in "
+            "seeds, tied-best in bold among the columns shown; the last column is the best of the "
+            "eight comparison methods, CAGrad .. EPO, by mean; every method, score and plot in "
             "[docs/benchmarks.md](docs/benchmarks.md)):",
             "",
-            overview(table, "hv", shown(table), True),
+            *lines,
         ]
     )
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from moo_lenient._qp import min_norm_simplex, unit_scale
-from moo_lenient._validation import check_positive, require_values
+from moo_lenient._validation import check_finite_vector, check_positive, require_values
 from moo_lenient.methods.base import Method
 
 #: Floor of the normalized values l̂_j inside the logarithm of the adjustments, so that an
@@ -88,8 +89,11 @@ class EPO(Method):
     (a target :math:`f_j \to \infty`) suggests. With one objective left, or a zero Gramian
     among them, the LP is skipped: the weight 1, or the uniform weights (direction 0).
 
-    **Values.** Required on every call (``losses``), non-negative: the ray and the
-    non-uniformity are defined for non-negative losses. An objective at value 0 has
+    **Values.** Required on every call (``losses``), at least ``min_losses`` (default 0): the
+    ray and the non-uniformity are defined for non-negative losses, so EPO works with
+    :math:`f - f^{\min}` (give a known lower bound of each loss where it is not 0, e.g. losses
+    that can be negative; the ray is then :math:`r \odot (f - f^{\min})`). An objective at its
+    lower bound has
     :math:`\hat l_j = 0`; its logarithm is floored at machine epsilon (``LOG_FLOOR``) in a.
     If every preferred objective is at 0, μ = 0 and a = 0 (descent mode).
 
@@ -104,6 +108,7 @@ class EPO(Method):
     Args:
         eps: the non-uniformity threshold ε > 0 between the modes (the authors' 1e-4).
         relax: use the relaxed descent program (without the balance restriction) always.
+        min_losses: K lower bounds of the values (default 0); EPO uses ``f - min_losses``.
 
     Diagnostics: ``mode`` ("balance" or "descent"), ``non_uniformity`` μ (float),
     ``adjustments`` a ((K,) float64 tensor, 0 for objectives with zero preference),
@@ -117,11 +122,16 @@ class EPO(Method):
         {"preference_aware", "permutation_equivariant"}
     )
 
-    def __init__(self, eps: float = 1e-4, relax: bool = False) -> None:
+    def __init__(
+        self, eps: float = 1e-4, relax: bool = False, min_losses: Sequence[float] | None = None
+    ) -> None:
         self.eps = check_positive(eps, "eps")
         if not isinstance(relax, bool | np.bool_):
             raise ValueError(f"relax must be a bool, got {relax!r}")
         self.relax = bool(relax)
+        self.min_losses = (
+            None if min_losses is None else check_finite_vector(min_losses, "min_losses")
+        )
 
     def _solve(
         self, gramian: np.ndarray, preference: np.ndarray, losses: np.ndarray | None
@@ -130,11 +140,19 @@ class EPO(Method):
         losses = require_values(
             losses, "EPO measures the non-uniformity of r * f with the objective values"
         )
+        if self.min_losses is not None:
+            if self.min_losses.size != k:
+                raise ValueError(
+                    f"EPO min_losses has {self.min_losses.size} entries but there are {k} "
+                    "objectives"
+                )
+            losses = losses - self.min_losses
         if np.any(losses < 0):
             bad = [int(i) for i in np.flatnonzero(losses < 0)]
+            floor = "min_losses" if self.min_losses is not None else "0"
             raise ValueError(
-                f"EPO needs non-negative objective values (the preference ray r * f), but the "
-                f"losses of objective(s) {bad} are negative: {losses.tolist()}"
+                f"EPO needs objective values of at least {floor} (the preference ray "
+                f"r * (f - min_losses)), but objective(s) {bad} are below it: {losses.tolist()}"
             )
         support = np.flatnonzero(preference > 0)
         r, f = preference[support], losses[support]
@@ -164,6 +182,8 @@ class EPO(Method):
         args = [] if self.eps == 1e-4 else [f"eps={self.eps!r}"]
         if self.relax:
             args.append("relax=True")
+        if self.min_losses is not None:
+            args.append(f"min_losses={self.min_losses.tolist()!r}")
         return f"EPO({', '.join(args)})"
 
 

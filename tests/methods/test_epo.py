@@ -329,12 +329,32 @@ def test_values_are_required_and_non_negative():
         EPO()(jac)
     with pytest.raises(ValueError, match="losses="):
         EPO().weights(jac @ jac.T)
-    with pytest.raises(ValueError, match=r"non-negative objective values.*\[1\]"):
+    with pytest.raises(ValueError, match=r"at least 0 .*objective\(s\) \[1\]"):
         EPO()(jac, losses=[1.0, -0.5])
+
+
+def test_min_losses_shifts_the_ray():
+    """EPO(min_losses=m) on f equals EPO() on f - m (negative losses allowed above m)."""
+    jac = random_jacobian(3, 5, seed=3)
+    gram = jac @ jac.T
+    pref = np.array([0.2, 0.3, 0.5])
+    low = np.array([-2.0, 0.5, -0.25])
+    f = np.array([-1.0, 1.5, 0.75])
+    w_shift, d_shift = EPO(min_losses=low).solve(gram, pref, f)
+    w_plain, d_plain = EPO().solve(gram, pref, f - low)
+    np.testing.assert_allclose(w_shift, w_plain, rtol=0, atol=1e-12)
+    assert d_shift["non_uniformity"] == pytest.approx(d_plain["non_uniformity"], abs=1e-15)
+    with pytest.raises(ValueError, match=r"at least min_losses .*objective\(s\) \[0\]"):
+        EPO(min_losses=low).weights(gram, pref, np.array([-3.0, 1.5, 0.75]))
+    with pytest.raises(ValueError, match="min_losses has 2 entries but there are 3"):
+        EPO(min_losses=[0.0, 0.0]).weights(gram, pref, f)
+    with pytest.raises(ValueError, match="min_losses"):
+        EPO(min_losses=[0.0, float("nan")])
 
 
 def test_repr_and_registry_name():
     assert repr(EPO()) == "EPO()"
     assert repr(EPO(eps=1e-3, relax=True)) == "EPO(eps=0.001, relax=True)"
+    assert repr(EPO(min_losses=[0, -1])) == "EPO(min_losses=[0.0, -1.0])"
     assert EPO.name == "epo"
     assert EPO().state_dict() == {}
