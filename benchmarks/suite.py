@@ -8,8 +8,8 @@ Suites: "full" (every problem x the main methods), "ablation" (PLC variants on t
 out, CANDIDATES, on the full suite's problems) and "comparison" (the eight comparison methods,
 CAGrad .. EPO, on the full suite's problems, same protocol). Raw results go to
 docs/data/suite/{full,ablation,full-candidates,full-comparison}/runs.jsonl (one JSON line per
-problem, form, method and seed), plots to docs/img/suite/. Every number in the rendered tables is computed from
-those raw results; nothing is typed in by hand.
+problem, form, method and seed), plots to docs/img/suite/. Every number in the rendered tables
+is computed from those raw results; nothing is typed in by hand.
 """
 
 from __future__ import annotations

@@ -143,7 +143,6 @@ _ABLATIONS = (
 )
 
 
-
 def lower_bounds(problem: Problem) -> list[float]:
     """A lower bound of each loss, for the methods that work with ``f - f_min`` (FAMO, EPO):
     0 where the sampled ideal is non-negative (every loss of those problems is >= 0), else the
