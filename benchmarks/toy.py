@@ -7,6 +7,11 @@ docs/benchmarks.md and README.md (between markers), and a trajectory plot.
 
     python benchmarks/toy.py --jobs 2                 # the full protocols (~25 min on 2 cores)
     python benchmarks/toy.py --steps-fraction 0.05    # a quick smoke run (tables not written)
+    python benchmarks/toy.py --methods epo --merge    # add or redo some methods, keep the rest
+
+With ``--merge`` the runs of the methods not named are kept from docs/data/toy_results.json, the
+tables are rendered from the union and the header lists every command that produced them; the
+trajectory plot is left as it is (the stored results carry no trajectories).
 """
 
 from __future__ import annotations
@@ -61,6 +66,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the stored runs of the methods not named (docs/data/toy_results.json)",
+    )
+    parser.add_argument(
         "--from-json",
         type=Path,
         default=None,
@@ -113,7 +123,23 @@ def main(argv: list[str] | None = None) -> int:
     escape_runs, sweep_runs = runs[:n_escape], runs[n_escape:]
 
     command = "python benchmarks/toy.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    section = render(escape_runs, sweep_runs, command.strip(), elapsed, args.steps_fraction)
+    commands = [{"command": command.strip(), "elapsed_s": round(elapsed, 1), "methods": methods}]
+    stored = args.out / "data" / "toy_results.json"
+    if args.merge and stored.exists():
+        old_escape, old_sweep, old_commands = load_results(stored)
+        escape_runs = _in_variant_order(
+            [r for r in old_escape if r.method not in methods] + escape_runs
+        )
+        sweep_runs = [r for r in old_sweep if r.method not in methods] + sweep_runs
+        kept = {r.method for r in (*escape_runs, *sweep_runs)}
+        old_commands = [
+            {**c, "methods": [m for m in c["methods"] if m not in methods and m in kept]}
+            for c in old_commands
+        ]
+        commands = [c for c in old_commands if c["methods"]] + commands
+        runs = escape_runs + sweep_runs
+        n_escape = len(escape_runs)
+    section = render(escape_runs, sweep_runs, commands, args.steps_fraction)
     print(section)
     if args.no_write or args.steps_fraction < 1:
         if args.steps_fraction < 1:
@@ -122,23 +148,24 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "data").mkdir(parents=True, exist_ok=True)
     (args.out / "img").mkdir(parents=True, exist_ok=True)
     meta = {
-        "command": command.strip(),
-        "elapsed_s": round(elapsed, 1),
+        "commands": commands,
         "torch": torch.__version__,
         "python": platform.python_version(),
         "n_escape_runs": n_escape,
     }
-    (args.out / "data" / "toy_results.json").write_text(
-        json.dumps({**meta, "runs": to_records(runs)}, indent=1) + "\n"
-    )
-    plot(escape_runs, args.out / "img" / "toy_trajectories.png")
+    stored.write_text(json.dumps({**meta, "runs": to_records(runs)}, indent=1) + "\n")
+    if args.merge:
+        print("--merge: docs/img/toy_trajectories.png left as it is")
+    else:
+        plot(escape_runs, args.out / "img" / "toy_trajectories.png")
     replace_section(args.out / "benchmarks.md", section, create_title="# Benchmarks\n")
     replace_section(ROOT / "README.md", section)
     return 0
 
 
-def rerender(path: Path, out: Path, no_write: bool) -> int:
-    """Rebuild the markdown tables from saved raw results (no runs, no plot)."""
+def load_results(path: Path) -> tuple[list[ToyRun], list[ToyRun], list[dict]]:
+    """Stored escape runs, sweep runs and the commands that produced them (without
+    trajectories); results written before ``commands`` existed name one command."""
     data = json.loads(path.read_text())
     runs = [
         ToyRun(
@@ -154,8 +181,22 @@ def rerender(path: Path, out: Path, no_write: bool) -> int:
         for rec in data["runs"]
     ]
     n = data["n_escape_runs"]
+    commands = data.get("commands") or [
+        {
+            "command": data["command"],
+            "elapsed_s": data["elapsed_s"],
+            "methods": list(dict.fromkeys(r.method for r in runs)),
+        }
+    ]
+    return runs[:n], runs[n:], commands
+
+
+def rerender(path: Path, out: Path, no_write: bool) -> int:
+    """Rebuild the markdown tables from saved raw results (no runs, no plot)."""
+    data = json.loads(path.read_text())
+    escape_runs, sweep_runs, commands = load_results(path)
     versions = (data["torch"], data["python"])
-    section = render(runs[:n], runs[n:], data["command"], data["elapsed_s"], 1.0, versions)
+    section = render(escape_runs, sweep_runs, commands, 1.0, versions)
     print(section)
     if not no_write:
         replace_section(out / "benchmarks.md", section, create_title="# Benchmarks\n")
@@ -166,15 +207,19 @@ def rerender(path: Path, out: Path, no_write: bool) -> int:
 def render(
     escape_runs: list[ToyRun],
     sweep_runs: list[ToyRun],
-    command: str,
-    elapsed: float,
+    commands: list[dict],
     fraction: float,
     versions: tuple[str, str] | None = None,
 ) -> str:
     torch_version, python_version = versions or (torch.__version__, platform.python_version())
+    produced = ", ".join(
+        f"`{c['command']}` ({c['elapsed_s'] / 60:.1f} min"
+        + (f": {', '.join(c['methods'])})" if len(commands) > 1 else ")")
+        for c in commands
+    )
     lines = [
         BEGIN,
-        f"Produced by `{command}` ({elapsed / 60:.1f} min, torch {torch_version}, "
+        f"Produced by {produced} (torch {torch_version}, "
         f"Python {python_version}, float64, Adam lr 1e-3 through "
         "`MultiObjectiveOptimizer`; raw results in `docs/data/toy_results.json`, "
         "trajectories in `docs/img/toy_trajectories.png`). A run reaches the front when its "
@@ -211,6 +256,11 @@ def render(
         ]
     lines.append(END)
     return "\n".join(lines)
+
+
+def _in_variant_order(runs: list[ToyRun]) -> list[ToyRun]:
+    order = {name: i for i, name in enumerate(VARIANTS)}
+    return sorted(runs, key=lambda r: order[r.method])  # stable: starts keep their order
 
 
 def targets(escape_runs: list[ToyRun], sweep_runs: list[ToyRun]) -> list[str]:

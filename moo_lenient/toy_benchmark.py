@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from moo_lenient.methods import MGDA, PLC, LinearScalarization, Method, PCGrad
+from moo_lenient.bench.suites import lower_bounds
+from moo_lenient.methods import MGDA, PLC, LinearScalarization, Method, PCGrad, get
 from moo_lenient.optimizer import MultiObjectiveOptimizer
 from moo_lenient.problems.toy import PROTOCOLS, CAGradToy
 
@@ -44,6 +45,15 @@ VARIANTS: dict[str, tuple[str, Callable[[CAGradToy, int], Method]]] = {
         "PLC, toy ideal and nadir given, l2 voices (candidate)",
         lambda toy, steps: PLC(horizon=steps, ideal=toy.ideal(), nadir=toy.nadir(), voices="l2"),
     ),
+    # The comparison methods, papers' defaults (FAMO and EPO given the losses' lower bounds).
+    "cagrad": ("CAGrad (c = 0.4)", lambda toy, steps: get("cagrad")),
+    "nashmtl": ("Nash-MTL", lambda toy, steps: get("nashmtl")),
+    "imtlg": ("IMTL-G", lambda toy, steps: get("imtlg")),
+    "alignedmtl": ("Aligned-MTL", lambda toy, steps: get("alignedmtl")),
+    "upgrad": ("UPGrad", lambda toy, steps: get("upgrad")),
+    "dualproj": ("DualProj", lambda toy, steps: get("dualproj")),
+    "famo": ("FAMO", lambda toy, steps: get("famo", min_losses=lower_bounds(toy))),
+    "epo": ("EPO", lambda toy, steps: get("epo", min_losses=lower_bounds(toy))),
 }
 
 
