@@ -118,7 +118,30 @@ class Method(ABC):
         losses: np.ndarray | None,
         active: np.ndarray,
     ) -> AggregationResult:
-        """:meth:`aggregate` with only the objectives in ``active`` as players this step.
+        """:meth:`aggregate` with only the objectives in ``active`` as players this step
+        (the weights of :meth:`solve_active`, combined with the Jacobian).
+
+        Args:
+            active: (K,) booleans.
+        """
+        g = _symmetric(compute_gramian(jacobian))
+        weights_np, diagnostics = self.solve_active(g, preference, losses, active)
+        weights = torch.from_numpy(np.asarray(weights_np, dtype=np.float64))
+        return AggregationResult(
+            direction=_combine(weights, jacobian),
+            weights=weights,
+            diagnostics=diagnostics,
+            gramian=torch.from_numpy(g),
+        )
+
+    def solve_active(
+        self,
+        gramian: np.ndarray,
+        preference: np.ndarray,
+        losses: np.ndarray | None,
+        active: np.ndarray,
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """:meth:`solve` with only the objectives in ``active`` as players this step.
 
         Used for objectives without a learning signal this step (an LLM reward with no
         variance within any group has an exactly zero gradient, and a min-norm method such as
@@ -127,34 +150,28 @@ class Method(ABC):
         over them, and gives the others weight 0. Stateful methods override this to keep
         their per-objective state K-sized (PLC zeroes the preference of the inactive
         objectives, which its rule treats as non-players). When no active objective has a
-        positive preference, or none is active, the direction is zero.
+        positive preference, or none is active, the weights are zero. Where not every
+        objective is active the diagnostics carry ``active``.
 
         Args:
+            gramian: symmetric float64 (K, K); preference, losses: as for :meth:`solve`.
             active: (K,) booleans.
         """
         active = np.asarray(active, dtype=bool)
-        g = _symmetric(compute_gramian(jacobian))
         if active.all():
-            return self.aggregate(jacobian, preference, losses, gramian=g)
-        k = jacobian.shape[0]
+            return self._solve(gramian, preference, losses)
+        k = gramian.shape[0]
         idx = np.flatnonzero(active)
-        weights = torch.zeros(k, dtype=torch.float64)
+        weights = np.zeros(k)
         diagnostics: dict[str, Any] = {}
         if idx.size and float(preference[idx].sum()) > 0.0:
             sub_weights, diagnostics = self._solve(
-                np.ascontiguousarray(g[np.ix_(idx, idx)]),
+                np.ascontiguousarray(gramian[np.ix_(idx, idx)]),
                 preference[idx] / preference[idx].sum(),
                 None if losses is None else losses[idx],
             )
-            weights[torch.from_numpy(idx)] = torch.from_numpy(
-                np.asarray(sub_weights, dtype=np.float64)
-            )
-        return AggregationResult(
-            direction=_combine(weights, jacobian),
-            weights=weights,
-            diagnostics={**diagnostics, "active": active.copy()},
-            gramian=torch.from_numpy(g),
-        )
+            weights[idx] = np.asarray(sub_weights, dtype=np.float64)
+        return weights, {**diagnostics, "active": active.copy()}
 
     def weights(
         self,

@@ -15,8 +15,7 @@ from moo_lenient._validation import (
     check_positive,
     require_values,
 )
-from moo_lenient.jacobian import gramian as compute_gramian
-from moo_lenient.methods.base import AggregationResult, Method, _combine, _symmetric
+from moo_lenient.methods.base import Method
 
 _ADAM_BETAS = (0.9, 0.999)
 _ADAM_EPS = 1e-8
@@ -197,25 +196,19 @@ class FAMO(Method):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         return self._weights(gramian.shape[0], losses, None)
 
-    def aggregate_active(
+    def solve_active(
         self,
-        jacobian: torch.Tensor,
+        gramian: np.ndarray,
         preference: np.ndarray,
         losses: np.ndarray | None,
         active: np.ndarray,
-    ) -> AggregationResult:
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         """Inactive objectives get weight 0; the state stays K-sized (see the class doc)."""
         active = np.asarray(active, dtype=bool)
         if active.all():
-            return self.aggregate(jacobian, preference, losses)
-        weights, diagnostics = self._weights(jacobian.shape[0], losses, active)
-        weights_t = torch.from_numpy(weights)
-        return AggregationResult(
-            direction=_combine(weights_t, jacobian),
-            weights=weights_t,
-            diagnostics={**diagnostics, "active": active.copy()},
-            gramian=torch.from_numpy(_symmetric(compute_gramian(jacobian))),
-        )
+            return self._solve(gramian, preference, losses)
+        weights, diagnostics = self._weights(gramian.shape[0], losses, active)
+        return weights, {**diagnostics, "active": active.copy()}
 
     def _weights(
         self, k: int, losses: np.ndarray | None, active: np.ndarray | None

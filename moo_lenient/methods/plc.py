@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -19,7 +18,7 @@ from moo_lenient._validation import (
     check_reference,
 )
 from moo_lenient.methods._plc_excursion import ExcursionConfig, ExcursionState, excursion_step
-from moo_lenient.methods.base import AggregationResult, Method, as_index_tuple
+from moo_lenient.methods.base import Method, as_index_tuple
 
 VOICES = ("auto", "range", "ema_l2", "l2")
 PROPOSALS = ("tcheb", "linear")
@@ -187,22 +186,22 @@ class PLC(Method):
         self._excursion_state = ExcursionState()
         self._warned = False
 
-    def aggregate_active(
+    def solve_active(
         self,
-        jacobian: torch.Tensor,
+        gramian: np.ndarray,
         preference: np.ndarray,
         losses: np.ndarray | None,
         active: np.ndarray,
-    ) -> AggregationResult:
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         """Inactive objectives become non-players: their preference is zeroed for this step
         (zero price and voice, α = 0, never dissenters), so PLC's per-objective state (EMAs,
         forecast) stays K-sized and keeps being updated with every value."""
         active = np.asarray(active, dtype=bool)
         w = np.where(active, preference, 0.0)
         if active.all() or not float(w.sum()) > 0.0:
-            return super().aggregate_active(jacobian, preference, losses, active)
-        result = self.aggregate(jacobian, w / w.sum(), losses)
-        return replace(result, diagnostics={**result.diagnostics, "active": active.copy()})
+            return super().solve_active(gramian, preference, losses, active)
+        weights, diagnostics = self._solve(gramian, w / w.sum(), losses)
+        return weights, {**diagnostics, "active": active.copy()}
 
     def state_dict(self) -> dict[str, Any]:
         def tensor(a: np.ndarray | None) -> torch.Tensor | None:
