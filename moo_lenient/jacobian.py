@@ -2,22 +2,53 @@
 
 For K scalar losses f_1..f_K and parameters θ ∈ R^d the Jacobian J ∈ R^{K x d} has rows
 g_k = ∇_θ f_k, and the Gramian is G = J Jᵀ ∈ R^{K x K} (computed in float64: the K x K
-problems every method solves are tiny but can be badly scaled).
+problems every method solves are tiny but can be badly scaled). Every method turns G into
+weights w; the update is d = Jᵀ w = ∇_θ Σ_k w_k f_k.
 
-The exact mode used here takes K sequential ``torch.autograd.grad`` calls through the same
-graph (``retain_graph`` for all but the last), with ``allow_unused=True`` so that a parameter
-an objective does not reach gets a zero row entry instead of an error.
+The modes (``MultiObjectiveOptimizer(..., jacobian_mode=...)``):
+
+- ``"params"`` (exact): K sequential ``torch.autograd.grad`` calls through the same graph
+  (``retain_graph`` for all but the last), ``allow_unused=True`` so that a parameter an
+  objective does not reach gets a zero row entry instead of an error; d = Jᵀ w.
+- ``"params_batched"`` (exact): one ``torch.autograd.grad`` of the stacked losses with the K
+  unit cotangents batched (``is_grads_batched=True``, vmap over the backward graph); where
+  vmap does not support an operation it falls back to ``"params"`` with a warning.
+- ``"gramian"`` (exact): G accumulated block by block over the parameters
+  (:func:`blockwise_gramian`: K gradients of one block at a time, G += J_b J_bᵀ), so the
+  K x d Jacobian is never held; then d = ∇_θ Σ_k w_k f_k by one more backward
+  (:func:`weighted_gradients`). Costs K backward passes per block plus one.
+- ``"features"`` (approximation, MGDA-UB, Sener & Koltun 2018): w from the Gramian of the
+  gradients with respect to a shared representation z the user passes
+  (:func:`representation_gramian`), then one backward of Σ_k w_k f_k over all parameters.
+- ``"subset"`` (approximation): w from the Jacobian of a named subset of the parameters (LoRA
+  adapters, the last layers), then one backward of Σ_k w_k f_k over all parameters.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-__all__ = ["ObjectiveGradients", "gramian", "objective_gradients"]
+__all__ = [
+    "MODES",
+    "ObjectiveGradients",
+    "blockwise_gramian",
+    "gramian",
+    "objective_gradients",
+    "parameter_blocks",
+    "representation_gramian",
+    "weighted_gradients",
+]
+
+#: The Jacobian modes of :class:`~moo_lenient.MultiObjectiveOptimizer`.
+MODES = ("params", "params_batched", "gramian", "features", "subset")
+
+#: Reduces a tensor in place across processes (the optimizer's all-reduce, or None).
+Reduce = Callable[[Tensor], None] | None
 
 
 def gramian(jacobian: Tensor) -> Tensor:
@@ -49,6 +80,8 @@ def objective_gradients(
     shared: Sequence[Tensor],
     other: Sequence[Tensor] = (),
     regularizer: Tensor | None = None,
+    batched: bool = False,
+    retain_graph: bool = False,
 ) -> ObjectiveGradients:
     """Differentiate each loss (and an optional regularizer) with respect to the parameters.
 
@@ -59,10 +92,17 @@ def objective_gradients(
             objectives reaching them.
         regularizer: an optional scalar whose plain gradient is kept apart, to be added once
             after aggregation.
+        batched: one vmapped backward over the K unit cotangents instead of K backward
+            passes (falls back to K passes, with a ``RuntimeWarning``, where vmap fails).
+        retain_graph: keep the graph after the last backward (for a later backward).
 
     Returns:
         The Jacobian over ``shared`` and the plain gradients of ``other``.
     """
+    if batched and len(losses) > 1:
+        result = _batched_gradients(losses, shared, other, regularizer, retain_graph)
+        if result is not None:
+            return result
     params = [*shared, *other]
     n_shared = len(shared)
     dtype = _common_dtype(shared)
@@ -72,7 +112,7 @@ def objective_gradients(
     reached = [False] * len(params)
     n_calls = len(losses) + (regularizer is not None)
     for k, loss in enumerate(losses):
-        grads = _grad(loss, params, retain_graph=k < n_calls - 1)
+        grads = _grad(loss, params, retain_graph=retain_graph or k < n_calls - 1)
         row = []
         for i, (p, g) in enumerate(zip(params, grads, strict=True)):
             if g is not None:
@@ -91,10 +131,206 @@ def objective_gradients(
     if regularizer is not None:
         reg_grads = [
             None if g is None else g.detach()
-            for g in _grad(regularizer, params, retain_graph=False)
+            for g in _grad(regularizer, params, retain_graph=retain_graph)
         ]
     shared_jac = torch.stack(rows) if rows else torch.zeros(0, 0, dtype=dtype, device=device)
     return ObjectiveGradients(shared_jac, other_grads, reached, reg_grads)
+
+
+class BatchedGradientWarning(RuntimeWarning):
+    """``params_batched`` fell back to sequential backward passes."""
+
+
+def _batched_gradients(
+    losses: Sequence[Tensor],
+    shared: Sequence[Tensor],
+    other: Sequence[Tensor],
+    regularizer: Tensor | None,
+    retain_graph: bool,
+) -> ObjectiveGradients | None:
+    """The Jacobian by one backward with K batched unit cotangents; None if vmap failed.
+
+    The graph is retained through the batched call so that the sequential fallback (or the
+    regularizer's backward) can still use it."""
+    params = [*shared, *other]
+    n_shared = len(shared)
+    dtype = _common_dtype(shared)
+    device = shared[0].device if shared else torch.device("cpu")
+    k = len(losses)
+    live = [i for i, loss in enumerate(losses) if loss.requires_grad]
+    if not live:
+        return None
+    stacked = torch.stack([losses[i].reshape(()) for i in live])
+    eye = torch.eye(len(live), dtype=stacked.dtype, device=stacked.device)
+    try:
+        grads = torch.autograd.grad(
+            stacked,
+            params,
+            grad_outputs=eye,
+            retain_graph=True,
+            allow_unused=True,
+            is_grads_batched=True,
+        )
+    except RuntimeError as exc:
+        warnings.warn(
+            f"params_batched: vmap over the backward graph failed ({exc}); "
+            "falling back to sequential backward passes (the 'params' mode)",
+            BatchedGradientWarning,
+            stacklevel=4,
+        )
+        return None
+    live_idx = torch.tensor(live, device=device)
+    rows = torch.zeros(k, sum(p.numel() for p in shared), dtype=dtype, device=device)
+    reached = [g is not None for g in grads]
+    offset = 0
+    for p, g in zip(shared, grads[:n_shared], strict=True):
+        n = p.numel()
+        if g is not None:
+            rows[live_idx, offset : offset + n] = g.reshape(len(live), n).to(dtype)
+        offset += n
+    other_grads = [None if g is None else g.sum(0) for g in grads[n_shared:]]
+    reg_grads = None
+    if regularizer is not None:
+        reg_grads = [
+            None if g is None else g.detach()
+            for g in _grad(regularizer, params, retain_graph=retain_graph)
+        ]
+    return ObjectiveGradients(rows, other_grads, reached, reg_grads)
+
+
+def parameter_blocks(params: Sequence[Tensor], max_numel: int) -> list[list[Tensor]]:
+    """Consecutive groups of whole parameters of at most ``max_numel`` elements each (a
+    parameter larger than that is a block of its own)."""
+    blocks: list[list[Tensor]] = []
+    size = 0
+    for p in params:
+        if blocks and size + p.numel() <= max_numel:
+            blocks[-1].append(p)
+            size += p.numel()
+        else:
+            blocks.append([p])
+            size = p.numel()
+    return blocks
+
+
+def blockwise_gramian(
+    losses: Sequence[Tensor],
+    shared: Sequence[Tensor],
+    block_numel: int,
+    reduce: Reduce = None,
+) -> tuple[Tensor, list[bool]]:
+    """G = Σ_b J_b J_bᵀ (float64, CPU) over parameter blocks, never holding the K x d Jacobian.
+
+    For each block of at most ``block_numel`` elements, the K gradients of that block are
+    taken (``retain_graph``: the graph is kept for the weighted backward), reduced across
+    processes by ``reduce`` if given (before the product: the Gramian of the whole batch needs
+    the cross-rank terms), checked finite, and J_b J_bᵀ is added in float64.
+
+    Returns:
+        G and, per parameter of ``shared``, whether any objective reaches it.
+
+    Raises:
+        ValueError naming the objective(s) whose gradient is not finite.
+    """
+    k = len(losses)
+    dtype = _common_dtype(shared)
+    device = shared[0].device
+    gram = torch.zeros(k, k, dtype=torch.float64)
+    reached: list[bool] = []
+    for block in parameter_blocks(shared, block_numel):
+        width = sum(p.numel() for p in block)
+        jac = torch.zeros(k, width, dtype=dtype, device=device)
+        hit = [False] * len(block)
+        for i, loss in enumerate(losses):
+            grads = _grad(loss, block, retain_graph=True)
+            offset = 0
+            for j, (p, g) in enumerate(zip(block, grads, strict=True)):
+                if g is not None:
+                    jac[i, offset : offset + p.numel()] = g.reshape(-1).to(dtype)
+                    hit[j] = True
+                offset += p.numel()
+        if reduce is not None:
+            reduce(jac)
+        _check_finite_rows(jac)
+        j64 = jac.to(torch.float64)
+        gram += (j64 @ j64.T).cpu()
+        reached += hit
+        del jac, j64
+    return gram, reached
+
+
+def representation_gramian(
+    losses: Sequence[Tensor], features: Sequence[Tensor]
+) -> tuple[Tensor, Tensor]:
+    """The Jacobian of the losses with respect to the representation ``features`` (K, n_z)
+    and its Gramian (float64, CPU); the graph is retained for the weighted backward.
+
+    Raises:
+        ValueError if no loss depends on the features, or naming the objective(s) whose
+        gradient is not finite.
+    """
+    rows = []
+    for loss in losses:
+        grads = _grad(loss, features, retain_graph=True)
+        rows.append(
+            torch.cat(
+                [
+                    (torch.zeros_like(z) if g is None else g).reshape(-1).to(torch.float64)
+                    for z, g in zip(features, grads, strict=True)
+                ]
+            )
+        )
+    jac = torch.stack(rows)
+    _check_finite_rows(jac)
+    return jac, (jac @ jac.T).cpu()
+
+
+def weighted_gradients(
+    losses: Sequence[Tensor],
+    weights: Sequence[float],
+    shared: Sequence[Tensor],
+    other: Sequence[Tensor] = (),
+    regularizer: Tensor | None = None,
+) -> tuple[list[Tensor | None], list[Tensor | None], list[Tensor | None] | None]:
+    """One backward of Σ_k w_k f_k over ``shared`` (the update direction d = Jᵀ w without J),
+    one of Σ_k f_k over ``other`` and one of the regularizer; the graph is freed after.
+
+    Returns:
+        Per parameter: the gradients of ``shared`` and of ``other`` (None where nothing
+        reaches it) and the regularizer's gradients over both (or None).
+    """
+    params = [*shared, *other]
+    live = [(float(w), loss) for w, loss in zip(weights, losses, strict=True)]
+    combined = _weighted_sum(live)
+    plain = _weighted_sum([(1.0, loss) for _, loss in live]) if other else None
+    calls = [c for c in (combined, plain, regularizer) if c is not None]
+    last = calls[-1] if calls else None
+    shared_grads = list(_grad(combined, shared, retain_graph=last is not combined))
+    other_grads: list[Tensor | None] = [None] * len(other)
+    if plain is not None:
+        other_grads = list(_grad(plain, other, retain_graph=last is not plain))
+    reg_grads = None
+    if regularizer is not None:
+        reg_grads = [None if g is None else g.detach() for g in _grad(regularizer, params, False)]
+    return shared_grads, other_grads, reg_grads
+
+
+def _weighted_sum(terms: Sequence[tuple[float, Tensor]]) -> Tensor:
+    """Σ w_k f_k over the losses that require grad (a zero weight keeps the term, so the
+    parameters it reaches get a zero gradient rather than none)."""
+    total = None
+    for w, loss in terms:
+        if loss.requires_grad:
+            term = loss * w
+            total = term if total is None else total + term
+    return torch.zeros(()) if total is None else total
+
+
+def _check_finite_rows(jac: Tensor) -> None:
+    finite = torch.isfinite(jac).all(dim=1)
+    if not bool(finite.all()):
+        bad = [int(i) for i in torch.nonzero(~finite).flatten()]
+        raise ValueError(f"gradient of objective(s) {bad} is not finite (NaN or inf)")
 
 
 def _grad(

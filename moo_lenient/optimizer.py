@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,6 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from moo_lenient import jacobian as jac_modes
 from moo_lenient._validation import (
     ArrayLike,
     as_float64_vector,
@@ -17,7 +19,7 @@ from moo_lenient._validation import (
     check_preference,
     check_values,
 )
-from moo_lenient.jacobian import objective_gradients
+from moo_lenient.jacobian import MODES, objective_gradients
 from moo_lenient.methods import Method, get
 
 __all__ = ["MultiObjectiveOptimizer", "StepInfo"]
@@ -70,15 +72,25 @@ class StepInfo:
 
 @dataclass
 class _Accumulated:
-    """Per-objective gradients summed over the micro-batches of the current step."""
+    """What the micro-batches of the current step left for ``step()``.
 
-    shared: Tensor  # (K, d_shared)
+    ``params``/``params_batched``: the per-objective gradients, summed. ``subset``: the
+    Jacobian of the subset (``shared``), summed. ``features``: the representation Gramian,
+    summed (the features of different micro-batches are different variables, so their
+    Gramians add). The weighted-backward modes (gramian, features, subset) keep each
+    micro-batch's losses and regularizer with their graphs in ``graphs`` until ``step()``.
+    """
+
+    shared: Tensor | None  # (K, d_shared) or, in subset mode, (K, d_subset)
     other: list[Tensor | None]
     reached: list[bool]
     values: np.ndarray
     regularizer: list[Tensor | None] | None
     count: int = 1
     params: tuple[int, ...] = field(default=())  # ids of the parameters, to detect changes
+    gramian: Tensor | None = None  # features mode
+    graphs: list[tuple[list[Tensor], Tensor | None]] = field(default_factory=list)
+    num_objectives: int = 0
 
 
 class MultiObjectiveOptimizer:
@@ -124,6 +136,27 @@ class MultiObjectiveOptimizer:
         shared_params: the parameters whose per-objective gradients are aggregated; the
             others (task heads) get the plain gradient of the objectives that reach them.
             Default: every trainable parameter of ``optimizer``.
+        jacobian_mode: how the per-objective gradients are obtained (see
+            :mod:`moo_lenient.jacobian`): ``"params"`` (default, exact, K backward passes),
+            ``"params_batched"`` (exact, one vmapped backward), ``"gramian"`` (exact, the
+            Gramian block by block without the K x d Jacobian, then one weighted backward),
+            ``"features"`` (weights from the gradients with respect to a representation
+            passed as ``features=`` to ``backward``/``step``, then one weighted backward) or
+            ``"subset"`` (weights from the Jacobian of ``subset_params``, then one weighted
+            backward over all parameters).
+        subset_params: the parameters the ``"subset"`` mode takes the weights from.
+        gramian_block_numel: the ``"gramian"`` mode's block size (parameter elements per
+            block; K gradients of one block are held at a time).
+        distributed: all-reduce across the processes of ``torch.distributed`` so that every
+            rank takes the identical step of the whole (concatenated) batch; default: when
+            ``torch.distributed`` is initialized with more than one process. See
+            ``docs/distributed.md``.
+        process_group: the ``torch.distributed`` group (default: the world).
+
+    **Micro-batches in the weighted-backward modes** (gramian, features, subset): the
+    weights are known only at ``step()``, so each micro-batch's graph is kept until then and
+    one backward of the weighted sum runs through all of them (activation memory grows with
+    the number of micro-batches; the ``params`` modes free each graph in ``backward``).
     """
 
     def __init__(
@@ -133,6 +166,12 @@ class MultiObjectiveOptimizer:
         preference: ArrayLike | None = None,
         total_steps: int | None = None,
         shared_params: Iterable[Tensor] | None = None,
+        *,
+        jacobian_mode: str = "params",
+        subset_params: Iterable[Tensor] | None = None,
+        gramian_block_numel: int = 2**22,
+        distributed: bool | None = None,
+        process_group: Any = None,
     ) -> None:
         if not isinstance(optimizer, torch.optim.Optimizer):
             raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer)}")
@@ -173,6 +212,32 @@ class MultiObjectiveOptimizer:
             if not shared:
                 raise ValueError("shared_params is empty")
             self._shared_ids = {id(p) for p in shared}
+        if jacobian_mode not in MODES:
+            raise ValueError(f"jacobian_mode must be one of {list(MODES)}, got {jacobian_mode!r}")
+        self.jacobian_mode = jacobian_mode
+        self._subset: list[Tensor] = []
+        if jacobian_mode == "subset":
+            if subset_params is None:
+                raise ValueError("jacobian_mode='subset' needs subset_params (a non-empty list)")
+            self._subset = list(subset_params)
+            shared_now, _ = self._split_params()
+            known = {id(p) for p in shared_now}
+            unknown = [i for i, p in enumerate(self._subset) if id(p) not in known]
+            if not self._subset or unknown:
+                raise ValueError(
+                    "subset_params must be a non-empty list of shared trainable parameters of "
+                    f"the optimizer (entries {unknown} are not)"
+                )
+        elif subset_params is not None:
+            raise ValueError("subset_params goes with jacobian_mode='subset'")
+        if int(gramian_block_numel) != gramian_block_numel or gramian_block_numel < 1:
+            raise ValueError(
+                f"gramian_block_numel must be a positive integer, got {gramian_block_numel!r}"
+            )
+        self.gramian_block_numel = int(gramian_block_numel)
+        self._batched_fallback = False
+        self._process_group = process_group
+        self._distributed = distributed
         self._num_objectives: int | None = None
         self._pending: _Accumulated | None = None
         self._step = 0
@@ -264,6 +329,7 @@ class MultiObjectiveOptimizer:
         *,
         values: ArrayLike | None = None,
         regularizer: Tensor | None = None,
+        features: Tensor | Sequence[Tensor] | None = None,
     ) -> None:
         """Add one micro-batch's per-objective gradients (and values) to the accumulator.
 
@@ -273,8 +339,10 @@ class MultiObjectiveOptimizer:
                 surrogate losses such as policy-gradient losses).
             regularizer: optional scalar whose plain gradient is added once after
                 aggregation (not an objective).
+            features: the ``"features"`` mode's shared representation (a tensor, or several,
+                in the losses' graph), e.g. the encoder's output for this micro-batch.
         """
-        self._pending = self._accumulate(losses, values, regularizer)
+        self._pending = self._accumulate(losses, values, regularizer, features)
 
     def step(
         self,
@@ -284,6 +352,7 @@ class MultiObjectiveOptimizer:
         values: ArrayLike | None = None,
         regularizer: Tensor | None = None,
         active: ArrayLike | None = None,
+        features: Tensor | Sequence[Tensor] | None = None,
     ) -> StepInfo:
         """Aggregate the accumulated gradients, write ``.grad`` and step the inner optimizer.
 
@@ -297,9 +366,15 @@ class MultiObjectiveOptimizer:
             active: K booleans: the objectives that take part in this step (default all);
                 the others get weight 0 (see :meth:`Method.aggregate_active`). For objectives
                 with no learning signal this step, e.g. an LLM reward with no variance.
+            features: with ``losses``, as in :meth:`backward`.
         """
         info = self.aggregate(
-            losses, preference=preference, values=values, regularizer=regularizer, active=active
+            losses,
+            preference=preference,
+            values=values,
+            regularizer=regularizer,
+            active=active,
+            features=features,
         )
         self.optimizer.step()
         return info
@@ -312,6 +387,7 @@ class MultiObjectiveOptimizer:
         values: ArrayLike | None = None,
         regularizer: Tensor | None = None,
         active: ArrayLike | None = None,
+        features: Tensor | Sequence[Tensor] | None = None,
     ) -> StepInfo:
         """:meth:`step` without the inner optimizer's step: only ``.grad`` is written.
 
@@ -319,13 +395,14 @@ class MultiObjectiveOptimizer:
         gradients, steps and schedules the learning rate after the backward pass). Counts as
         one optimizer step for the method's schedule and :attr:`step_count`.
         """
+        distributed = self._is_distributed()  # raises early if asked for but not initialized
         if losses is None:
-            if regularizer is not None:
-                raise ValueError("regularizer= goes with losses (or with backward())")
+            if regularizer is not None or features is not None:
+                raise ValueError("regularizer= and features= go with losses (or with backward())")
             if self._pending is None:
                 raise RuntimeError("step() without losses needs a previous backward(losses)")
             pending = self._pending
-            k = pending.shared.shape[0]
+            k = pending.num_objectives
             vals = pending.values if values is None else check_values(values, k, "values")
         else:
             items = self._as_loss_list(losses)
@@ -335,30 +412,28 @@ class MultiObjectiveOptimizer:
                 check_preference(preference, k)
             if active is not None:
                 _check_active(active, k)
-            pending = self._accumulate(items, values, regularizer)
+            pending = self._accumulate(items, values, regularizer, features)
             vals = pending.values
         pref = check_preference(self._preference if preference is None else preference, k)
         mask = np.ones(k, dtype=bool) if active is None else _check_active(active, k)
 
-        method_state = self.method.state_dict()  # restored if aggregation fails
-        try:
-            result = self.method.aggregate_active(pending.shared, pref, vals, mask)
-            if not bool(torch.isfinite(result.direction).all()):
-                raise FloatingPointError(
-                    f"{self.method!r} returned a non-finite direction; nothing was changed"
-                )
-        except Exception:
-            self.method.load_state_dict(method_state)
-            raise
-        self._write_grads(pending, result.direction)
+        if distributed:
+            vals = self._mean_values(vals)
+        if self.jacobian_mode in ("params", "params_batched"):
+            used, weights, diagnostics, gram, direction = self._solve_jacobian(
+                pending, pref, vals, mask
+            )
+            self._write_grads(used, direction)
+        else:
+            weights, diagnostics, gram = self._solve_weighted(pending, pref, vals, mask)
         info = StepInfo(
-            weights=result.weights,
-            diagnostics=result.diagnostics,
+            weights=weights,
+            diagnostics=diagnostics,
             values=torch.from_numpy(np.asarray(vals, dtype=np.float64).copy()),
             preference=torch.from_numpy(pref),
             step=self._step,
             microbatches=pending.count,
-            gramian=result.gramian,
+            gramian=gram,
             active=torch.from_numpy(mask.copy()),
         )
         self._num_objectives = k
@@ -464,7 +539,11 @@ class MultiObjectiveOptimizer:
         return items
 
     def _accumulate(
-        self, losses: Losses, values: ArrayLike | None, regularizer: Tensor | None
+        self,
+        losses: Losses,
+        values: ArrayLike | None,
+        regularizer: Tensor | None,
+        features: Tensor | Sequence[Tensor] | None = None,
     ) -> _Accumulated:
         """Validate one micro-batch and return the accumulator with it added (no mutation)."""
         items = self._as_loss_list(losses)
@@ -484,34 +563,280 @@ class MultiObjectiveOptimizer:
                 raise ValueError("regularizer must be a scalar tensor")
             if not bool(torch.isfinite(regularizer.detach())):
                 raise ValueError("regularizer is not finite")
+        feats = self._check_features(features)
         shared, other = self._split_params()
         ids = tuple(id(p) for p in (*shared, *other))
         pending = self._pending
-        if pending is not None and (pending.params != ids or pending.shared.shape[0] != k):
+        if pending is not None and (pending.params != ids or pending.num_objectives != k):
             raise RuntimeError("the parameters or K changed between backward() calls of one step")
 
-        grads = objective_gradients(items, shared, other, regularizer)
-        check_jacobian(grads.shared)  # names the objective(s) whose gradient is not finite
-        for name, group in (
-            ("task-specific", grads.other),
-            ("regularizer", grads.regularizer or []),
-        ):
-            if any(g is not None and not bool(torch.isfinite(g).all()) for g in group):
-                raise ValueError(f"a {name} gradient is not finite (NaN or inf)")
-
-        if pending is None:
-            return _Accumulated(
-                grads.shared, grads.other, grads.reached, vals, grads.regularizer, 1, ids
+        mode = self.jacobian_mode
+        if mode in ("params", "params_batched"):
+            grads = self._objective_gradients(items, shared, other, regularizer)
+            check_jacobian(grads.shared)  # names the objective(s) whose gradient is not finite
+            for name, group in (
+                ("task-specific", grads.other),
+                ("regularizer", grads.regularizer or []),
+            ):
+                if any(g is not None and not bool(torch.isfinite(g).all()) for g in group):
+                    raise ValueError(f"a {name} gradient is not finite (NaN or inf)")
+            new = _Accumulated(
+                grads.shared,
+                grads.other,
+                grads.reached,
+                vals,
+                grads.regularizer,
+                1,
+                ids,
+                num_objectives=k,
             )
+        else:  # weighted-backward modes: keep the graph for step()
+            subset_jac, gram = None, None
+            if mode == "subset":
+                subset_jac = objective_gradients(items, self._subset, retain_graph=True).shared
+                check_jacobian(subset_jac)
+            elif mode == "features":
+                _, gram = jac_modes.representation_gramian(items, feats)
+            new = _Accumulated(
+                subset_jac,
+                [],
+                [],
+                vals,
+                None,
+                1,
+                ids,
+                gramian=gram,
+                graphs=[(items, regularizer)],
+                num_objectives=k,
+            )
+        if pending is None:
+            return new
         return _Accumulated(
-            shared=pending.shared + grads.shared,
-            other=[_add(a, b) for a, b in zip(pending.other, grads.other, strict=True)],
-            reached=[a or b for a, b in zip(pending.reached, grads.reached, strict=True)],
+            shared=_add(pending.shared, new.shared),
+            other=[_add(a, b) for a, b in zip(pending.other, new.other, strict=True)],
+            reached=[a or b for a, b in zip(pending.reached, new.reached, strict=True)],
             values=pending.values + vals,
-            regularizer=_add_lists(pending.regularizer, grads.regularizer),
+            regularizer=_add_lists(pending.regularizer, new.regularizer),
             count=pending.count + 1,
             params=ids,
+            gramian=_add(pending.gramian, new.gramian),
+            graphs=pending.graphs + new.graphs,
+            num_objectives=k,
         )
+
+    def _check_features(self, features: Tensor | Sequence[Tensor] | None) -> list[Tensor]:
+        if self.jacobian_mode != "features":
+            if features is not None:
+                raise ValueError("features= goes with jacobian_mode='features'")
+            return []
+        if features is None:
+            raise ValueError(
+                "jacobian_mode='features' needs features= (the shared representation the "
+                "losses are computed from, e.g. the encoder's output) with every backward/step"
+            )
+        feats = [features] if isinstance(features, Tensor) else list(features)
+        if not feats or not all(isinstance(z, Tensor) and z.requires_grad for z in feats):
+            raise ValueError(
+                "features must be a tensor (or tensors) in the losses' graph that requires grad"
+            )
+        return feats
+
+    def _objective_gradients(
+        self, items: list[Tensor], shared: list[Tensor], other: list[Tensor], reg: Tensor | None
+    ) -> jac_modes.ObjectiveGradients:
+        batched = self.jacobian_mode == "params_batched" and not self._batched_fallback
+        if not batched:
+            return objective_gradients(items, shared, other, reg)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", jac_modes.BatchedGradientWarning)
+            grads = objective_gradients(items, shared, other, reg, batched=True)
+        fell_back = [w for w in caught if issubclass(w.category, jac_modes.BatchedGradientWarning)]
+        if fell_back:  # warn once; later steps go sequential directly
+            self._batched_fallback = True
+            warnings.warn(str(fell_back[0].message), jac_modes.BatchedGradientWarning, stacklevel=4)
+        return grads
+
+    # Aggregation per mode -----------------------------------------------------------------------
+    def _solve_jacobian(
+        self, pending: _Accumulated, pref: np.ndarray, vals: np.ndarray, mask: np.ndarray
+    ) -> tuple[_Accumulated, Tensor, dict[str, Any], Tensor | None, Tensor]:
+        """params modes: the method on the (all-reduced) Jacobian. Returns the accumulator
+        used (all-reduced under torch.distributed), weights, diagnostics, Gramian, direction."""
+        if self._is_distributed():
+            pending = self._reduced_copy(pending)
+        method_state = self.method.state_dict()  # restored if aggregation fails
+        try:
+            result = self.method.aggregate_active(pending.shared, pref, vals, mask)
+            if not bool(torch.isfinite(result.direction).all()):
+                raise FloatingPointError(
+                    f"{self.method!r} returned a non-finite direction; nothing was changed"
+                )
+        except Exception:
+            self.method.load_state_dict(method_state)
+            raise
+        return pending, result.weights, result.diagnostics, result.gramian, result.direction
+
+    def _solve_weighted(
+        self, pending: _Accumulated, pref: np.ndarray, vals: np.ndarray, mask: np.ndarray
+    ) -> tuple[Tensor, dict[str, Any], Tensor]:
+        """gramian, features and subset modes: the weights from the mode's Gramian, then one
+        backward of the weighted sum (through every kept micro-batch graph) writes ``.grad``."""
+        shared, other = self._split_params()
+        k = pending.num_objectives
+        totals = [_sum_tensors([g[0][i] for g in pending.graphs]) for i in range(k)]
+        regs = [g[1] for g in pending.graphs if g[1] is not None]
+        reg = _sum_tensors(regs) if regs else None
+        reduce = self._all_reduce_mean if self._is_distributed() else None
+        if self.jacobian_mode == "gramian":
+            gram, _ = jac_modes.blockwise_gramian(totals, shared, self.gramian_block_numel, reduce)
+        elif self.jacobian_mode == "features":
+            gram = pending.gramian.clone()
+            if reduce is not None:  # Σ over ranks of (1/W ∂f_r/∂z_r)(...)ᵀ = Σ_r G_r / W²
+                world = self._world_size()
+                self._all_reduce_sum(gram)
+                gram /= world * world
+        else:
+            jac = pending.shared.clone()
+            if reduce is not None:
+                reduce(jac)
+            gram = jac_modes.gramian(jac).cpu()
+        g = gram.numpy()
+        g = 0.5 * (g + g.T)
+        method_state = self.method.state_dict()
+        try:
+            weights_np, diagnostics = self.method.solve_active(g, pref, vals, mask)
+            weights = torch.from_numpy(np.asarray(weights_np, dtype=np.float64))
+            if not bool(torch.isfinite(weights).all()):
+                raise FloatingPointError(
+                    f"{self.method!r} returned non-finite weights; nothing was changed"
+                )
+            grads_shared, grads_other, grads_reg = jac_modes.weighted_gradients(
+                totals, weights.tolist(), shared, other, reg
+            )
+            if reduce is not None:
+                grads_shared, grads_other, grads_reg = self._reduce_grad_lists(
+                    shared, other, grads_shared, grads_other, grads_reg
+                )
+            every = [*grads_shared, *grads_other, *(grads_reg or [])]
+            if any(x is not None and not bool(torch.isfinite(x).all()) for x in every):
+                raise FloatingPointError(
+                    "the weighted gradient is not finite (NaN or inf); nothing was changed"
+                )
+        except Exception:
+            self.method.load_state_dict(method_state)
+            raise
+        for i, p in enumerate(shared):
+            self._set_grad(p, grads_shared[i], grads_reg[i] if grads_reg else None)
+        for j, p in enumerate(other):
+            i = len(shared) + j
+            self._set_grad(p, grads_other[j], grads_reg[i] if grads_reg else None)
+        return weights, diagnostics, torch.from_numpy(g)
+
+    # Distributed ----------------------------------------------------------------------------
+    def _is_distributed(self) -> bool:
+        if self._distributed is False:
+            return False
+        import torch.distributed as dist
+
+        ready = dist.is_available() and dist.is_initialized()
+        if self._distributed and not ready:
+            raise RuntimeError("distributed=True but torch.distributed is not initialized")
+        return ready and self._world_size() > 1
+
+    def _world_size(self) -> int:
+        import torch.distributed as dist
+
+        return dist.get_world_size(self._process_group)
+
+    def _all_reduce_sum(self, tensor: Tensor) -> None:
+        import torch.distributed as dist
+
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM, group=self._process_group)
+
+    def _all_reduce_mean(self, tensor: Tensor) -> None:
+        self._all_reduce_sum(tensor)
+        tensor /= self._world_size()
+
+    def _mean_values(self, vals: np.ndarray) -> np.ndarray:
+        t = torch.from_numpy(np.asarray(vals, dtype=np.float64).copy())
+        self._all_reduce_mean(t)
+        return t.numpy()
+
+    def _reduced_copy(self, pending: _Accumulated) -> _Accumulated:
+        """The accumulator averaged over the processes (copies; ``pending`` is untouched)."""
+        shared, other = self._split_params()
+        jac = pending.shared.clone()
+        self._all_reduce_mean(jac)
+        reached = torch.tensor(pending.reached, dtype=torch.float64)
+        self._all_reduce_sum(reached)
+        reached_all = [bool(r > 0) for r in reached]
+        other_grads = self._reduce_list(other, pending.other, reached_all[len(shared) :])
+        reg = None
+        if pending.regularizer is not None or self._any_rank(pending.regularizer is not None):
+            reg_in = pending.regularizer or [None] * (len(shared) + len(other))
+            reg = self._reduce_list([*shared, *other], reg_in, [True] * len(reg_in))
+        return _Accumulated(
+            jac,
+            other_grads,
+            reached_all,
+            pending.values,
+            reg,
+            pending.count,
+            pending.params,
+            num_objectives=pending.num_objectives,
+        )
+
+    def _reduce_grad_lists(
+        self,
+        shared: list[Tensor],
+        other: list[Tensor],
+        grads_shared: list[Tensor | None],
+        grads_other: list[Tensor | None],
+        grads_reg: list[Tensor | None] | None,
+    ) -> tuple[list[Tensor | None], list[Tensor | None], list[Tensor | None] | None]:
+        reached = torch.tensor(
+            [g is not None for g in (*grads_shared, *grads_other)], dtype=torch.float64
+        )
+        self._all_reduce_sum(reached)
+        flags = [bool(r > 0) for r in reached]
+        out_shared = self._reduce_list(shared, grads_shared, flags[: len(shared)])
+        out_other = self._reduce_list(other, grads_other, flags[len(shared) :])
+        reg = None
+        if grads_reg is not None or self._any_rank(grads_reg is not None):
+            reg_in = grads_reg or [None] * (len(shared) + len(other))
+            reg = self._reduce_list([*shared, *other], reg_in, [True] * len(reg_in))
+        return out_shared, out_other, reg
+
+    def _reduce_list(
+        self, params: list[Tensor], grads: list[Tensor | None], keep: list[bool]
+    ) -> list[Tensor | None]:
+        """Average per-parameter gradients over the processes in one flat all-reduce; a
+        gradient missing on this rank counts as zero where another rank has it."""
+        parts = [
+            (g if g is not None else torch.zeros_like(p)).reshape(-1).to(torch.float64)
+            for p, g, kept in zip(params, grads, keep, strict=True)
+            if kept
+        ]
+        if not parts:
+            return [None] * len(params)
+        flat = torch.cat(parts)
+        self._all_reduce_mean(flat)
+        out: list[Tensor | None] = []
+        offset = 0
+        for p, g, kept in zip(params, grads, keep, strict=True):
+            if not kept:
+                out.append(None)
+                continue
+            n = p.numel()
+            dtype = p.dtype if g is None else g.dtype
+            out.append(flat[offset : offset + n].view_as(p).to(dtype))
+            offset += n
+        return out
+
+    def _any_rank(self, flag: bool) -> bool:
+        t = torch.tensor([1.0 if flag else 0.0], dtype=torch.float64)
+        self._all_reduce_sum(t)
+        return bool(t.item() > 0)
 
     def _write_grads(self, pending: _Accumulated, direction: Tensor) -> None:
         shared, other = self._split_params()
@@ -535,6 +860,13 @@ class MultiObjectiveOptimizer:
     def _set_grad(p: Tensor, g: Tensor | None, reg: Tensor | None) -> None:
         total = _add(g, reg)
         p.grad = None if total is None else total.detach().to(p.dtype).clone()
+
+
+def _sum_tensors(items: Sequence[Tensor]) -> Tensor:
+    total = items[0]
+    for x in items[1:]:
+        total = total + x
+    return total
 
 
 def _add(a: Tensor | None, b: Tensor | None) -> Tensor | None:
