@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import itertools
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -70,9 +72,11 @@ class EPO(Method):
 
     Both programs are always feasible in exact arithmetic: the MGDA (min-norm) weights satisfy
     :math:`C\beta \ge \beta^\top C \beta \ge 0`, and so every constraint of the balance
-    program and of the relaxed descent program. They are solved with SciPy's HiGHS
-    (``scipy.optimize.linprog``) in float64 on the unit-scale Gramian with feasibility
-    tolerances 1e-10; should HiGHS nevertheless fail, the MGDA weights are returned
+    program and of the relaxed descent program. They are solved in float64 on the unit-scale
+    Gramian with feasibility tolerance 1e-10: for at most ``VERTEX_MAX`` = 5 objectives by
+    enumerating the vertices of the feasible polytope (:func:`vertex_lp`, exact and about 10x
+    cheaper than a solver call at this size), above that with SciPy's HiGHS
+    (``scipy.optimize.linprog``); should both fail, the MGDA weights are returned
     (diagnostic ``solver="mgda-fallback"``). The returned weights are clipped at 0 and
     renormalized to sum 1.
 
@@ -102,8 +106,9 @@ class EPO(Method):
     are positively correlated the balance program can only pick the descent that increases μ
     least, and from a start whose gradients stay aligned up to one end of the front EPO may end
     there instead of on the ray (see ``docs/methods/epo.md``). Where the LP's optimum is not
-    unique (identical gradients, say), HiGHS returns one optimal vertex: the weights may then
-    depend on the order of the objectives; the direction did not in the cases tested.
+    unique (identical gradients, say), the vertex enumeration returns the centroid of the
+    optimal vertices (independent of the order of the objectives); HiGHS (more than 5
+    objectives) returns one optimal vertex, so the weights may then depend on the order.
 
     Args:
         eps: the non-uniformity threshold ε > 0 between the modes (the authors' 1e-4).
@@ -113,8 +118,9 @@ class EPO(Method):
     Diagnostics: ``mode`` ("balance" or "descent"), ``non_uniformity`` μ (float),
     ``adjustments`` a ((K,) float64 tensor, 0 for objectives with zero preference),
     ``relaxed`` (whether the relaxed descent program gave the weights), ``solver``
-    ("highs", "mgda-fallback" or "none" where the LP was skipped) and ``lp_objective`` (the
-    optimal value of the program in gradient units², i.e. on the unscaled Gramian).
+    ("vertices", "highs", "mgda-fallback" or "none" where the LP was skipped) and
+    ``lp_objective`` (the optimal value of the program in gradient units², i.e. on the
+    unscaled Gramian).
     """
 
     name: ClassVar[str] = "epo"
@@ -233,10 +239,55 @@ def epo_constraints(
     return c.sum(axis=1), np.arange(m), np.zeros(m), restriction
 
 
+#: Programs with at most this many objectives are solved by enumerating their vertices.
+VERTEX_MAX = 5
+
+
+@functools.cache
+def _combinations(n: int, r: int) -> np.ndarray:
+    return np.array(list(itertools.combinations(range(n), r)), dtype=np.intp).reshape(-1, r)
+
+
+def vertex_lp(objective: np.ndarray, rows: np.ndarray, rhs: np.ndarray) -> np.ndarray | None:
+    """max ``objective @ β`` over {β ≥ 0, Σ β = 1, rows @ β ≥ rhs} by enumerating the vertices
+    (m - 1 active inequalities and the equality, all solved at once), or None if infeasible.
+
+    Exact up to the feasibility tolerance ``LP_TOL`` and cheap for small m (at most
+    C(2m + 1, m - 1) = 330 vertices of 5 x 5 systems for m = 5). Where the optimum is not
+    unique the centroid of the optimal vertices is returned: optimal too (the optimal face is
+    convex), and it does not depend on the order of the objectives.
+    """
+    m = objective.size
+    ineq = np.vstack([np.eye(m), rows])
+    lo = np.concatenate([np.zeros(m), rhs])
+    combos = _combinations(ineq.shape[0], m - 1)
+    systems = np.empty((len(combos), m, m))
+    systems[:, : m - 1] = ineq[combos]
+    systems[:, m - 1] = 1.0
+    targets = np.empty((len(combos), m))
+    targets[:, : m - 1] = lo[combos]
+    targets[:, m - 1] = 1.0
+    regular = np.abs(np.linalg.det(systems)) > 1e-12
+    if not regular.any():
+        return None
+    beta = np.linalg.solve(systems[regular], targets[regular][..., None])[..., 0]
+    feasible = np.all(beta @ ineq.T >= lo - LP_TOL, axis=1)
+    if not feasible.any():
+        return None
+    beta = beta[feasible]
+    values = beta @ objective
+    best = float(values.max())
+    optimal = beta[values >= best - 1e-12 * max(1.0, abs(best))]
+    vertices = optimal if len(optimal) == 1 else np.unique(np.round(optimal, 12), axis=0)
+    centroid = np.maximum(vertices.mean(axis=0), 0.0)
+    return centroid / float(centroid.sum())
+
+
 def solve_epo_lp(
     c: np.ndarray, a: np.ndarray, rl: np.ndarray, mode: str, relax: bool
 ) -> tuple[np.ndarray, float, str, bool]:
-    """Solve the balance or descent program (see :class:`EPO`) with HiGHS.
+    """Solve the balance or descent program (see :class:`EPO`): vertex enumeration for at
+    most ``VERTEX_MAX`` objectives, HiGHS above.
 
     Returns ``(β, optimal value on c, solver, relaxed)``.
     """
@@ -248,12 +299,15 @@ def solve_epo_lp(
     objective, rows, rhs, restriction = epo_constraints(c, a, rl, mode, relax)
     m = c.shape[0]
     ca = c @ a
+    solver = "vertices" if m <= VERTEX_MAX else "highs"
 
     def run(with_restriction: bool) -> np.ndarray | None:
         a_ub, b_ub = -c[rows], -rhs
         if with_restriction:
             a_ub = np.vstack([a_ub, -ca[None, :]])
             b_ub = np.append(b_ub, -restriction)
+        if solver == "vertices":
+            return vertex_lp(objective, -a_ub.reshape(-1, m), -b_ub.reshape(-1))
         result = linprog(
             -objective,
             A_ub=a_ub if a_ub.size else None,
@@ -275,7 +329,6 @@ def solve_epo_lp(
     if beta is None and restriction is not None:
         relaxed = True
         beta = run(False)
-    solver = "highs"
     if beta is None:  # cannot happen in exact arithmetic: the MGDA weights are feasible
         beta, solver = min_norm_simplex(c), "mgda-fallback"
     return beta, float(objective @ beta), solver, relaxed

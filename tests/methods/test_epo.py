@@ -358,3 +358,48 @@ def test_repr_and_registry_name():
     assert repr(EPO(min_losses=[0, -1])) == "EPO(min_losses=[0.0, -1.0])"
     assert EPO.name == "epo"
     assert EPO().state_dict() == {}
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_vertex_enumeration_equals_highs(seed):
+    """The small-K path (vertex enumeration) reaches HiGHS's optimal value and is feasible."""
+    from scipy.optimize import linprog
+
+    from moo_lenient.methods.epo import vertex_lp
+
+    rng = np.random.default_rng(seed)
+    m = int(rng.choice([2, 3, 4, 5]))
+    jac = random_jacobian(m, int(rng.integers(1, 7)), seed=seed)
+    c = (jac @ jac.T).numpy()
+    c /= np.abs(c).max()
+    objective = rng.normal(size=m)
+    rows = c[rng.permutation(m)[: int(rng.integers(1, m + 1))]]
+    rhs = np.minimum(rows @ np.full(m, 1.0 / m), 0.0) - rng.uniform(0, 0.1, len(rows))
+    beta = vertex_lp(objective, rows, rhs)
+    ref = linprog(
+        -objective,
+        A_ub=-rows,
+        b_ub=-rhs,
+        A_eq=np.ones((1, m)),
+        b_eq=[1.0],
+        bounds=[(0, None)] * m,
+        method="highs",
+    )
+    assert ref.status == 0 and beta is not None
+    assert objective @ beta == pytest.approx(-ref.fun, abs=1e-9)
+    assert np.all(beta >= 0) and beta.sum() == pytest.approx(1.0)
+    assert np.all(rows @ beta >= rhs - 1e-9)
+
+
+def test_more_than_five_objectives_use_highs_and_ties_give_the_centroid():
+    jac = random_jacobian(7, 9, seed=5)
+    pref = np.full(7, 1 / 7)
+    _, diag = EPO().solve((jac @ jac.T).numpy(), pref, np.linspace(0.5, 2.0, 7))
+    assert diag["solver"] == "highs"
+    _, diag = EPO().solve((jac[:4] @ jac[:4].T).numpy(), pref[:4] * 7 / 4, np.ones(4))
+    assert diag["solver"] in ("vertices", "none")
+    # identical gradients: every vertex of the simplex is optimal -> the centroid
+    g = np.ones((3, 3))
+    w, diag = EPO().solve(g, np.array([0.2, 0.3, 0.5]), np.array([1.0, 2.0, 3.0]))
+    assert diag["solver"] == "vertices"
+    np.testing.assert_allclose(w, np.full(3, 1 / 3), atol=1e-12)
