@@ -62,6 +62,10 @@ def check_values(values: ArrayLike, num_objectives: int, name: str = "values") -
     return v
 
 
+class NonFiniteError(ValueError):
+    """A loss, gradient or Gramian holds a NaN or inf (what ``on_nonfinite`` acts on)."""
+
+
 def check_jacobian(jacobian: Tensor) -> Tensor:
     """A Jacobian must be a finite 2-D tensor (K, d) with K ≥ 1."""
     if not isinstance(jacobian, Tensor):
@@ -75,7 +79,7 @@ def check_jacobian(jacobian: Tensor) -> Tensor:
     finite = torch.isfinite(jacobian).all(dim=1)
     if not bool(finite.all()):
         bad = torch.nonzero(~finite).flatten().tolist()
-        raise ValueError(f"gradient of objective(s) {bad} is not finite (NaN or inf)")
+        raise NonFiniteError(f"gradient of objective(s) {bad} is not finite (NaN or inf)")
     return jacobian
 
 

@@ -28,10 +28,12 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
+
+from moo_lenient._validation import NonFiniteError
 
 __all__ = [
     "MODES",
@@ -67,12 +69,15 @@ class ObjectiveGradients:
             reach it (None where no objective reaches it).
         reached: per parameter (shared first, then the others), whether any objective reaches it.
         regularizer: per parameter, the plain gradient of the regularizer (or None).
+        dropped: with ``drop_nonfinite``, the objectives whose gradient was not finite (their
+            row is zero and they add nothing to ``other``).
     """
 
     shared: Tensor
     other: list[Tensor | None]
     reached: list[bool]
     regularizer: list[Tensor | None] | None
+    dropped: list[int] = field(default_factory=list)
 
 
 def objective_gradients(
@@ -82,6 +87,7 @@ def objective_gradients(
     regularizer: Tensor | None = None,
     batched: bool = False,
     retain_graph: bool = False,
+    drop_nonfinite: bool = False,
 ) -> ObjectiveGradients:
     """Differentiate each loss (and an optional regularizer) with respect to the parameters.
 
@@ -95,12 +101,16 @@ def objective_gradients(
         batched: one vmapped backward over the K unit cotangents instead of K backward
             passes (falls back to K passes, with a ``RuntimeWarning``, where vmap fails).
         retain_graph: keep the graph after the last backward (for a later backward).
+        drop_nonfinite: an objective whose gradient (shared or other) has a NaN or inf gets
+            a zero row and adds nothing to ``other``; listed in ``dropped``.
 
     Returns:
         The Jacobian over ``shared`` and the plain gradients of ``other``.
     """
     if batched and len(losses) > 1:
-        result = _batched_gradients(losses, shared, other, regularizer, retain_graph)
+        result = _batched_gradients(
+            losses, shared, other, regularizer, retain_graph, drop_nonfinite
+        )
         if result is not None:
             return result
     params = [*shared, *other]
@@ -111,8 +121,13 @@ def objective_gradients(
     other_grads: list[Tensor | None] = [None] * len(other)
     reached = [False] * len(params)
     n_calls = len(losses) + (regularizer is not None)
+    dropped: list[int] = []
     for k, loss in enumerate(losses):
         grads = _grad(loss, params, retain_graph=retain_graph or k < n_calls - 1)
+        if drop_nonfinite and not all(g is None or bool(torch.isfinite(g).all()) for g in grads):
+            dropped.append(k)
+            rows.append(torch.zeros(sum(p.numel() for p in shared), dtype=dtype, device=device))
+            continue
         row = []
         for i, (p, g) in enumerate(zip(params, grads, strict=True)):
             if g is not None:
@@ -134,7 +149,7 @@ def objective_gradients(
             for g in _grad(regularizer, params, retain_graph=retain_graph)
         ]
     shared_jac = torch.stack(rows) if rows else torch.zeros(0, 0, dtype=dtype, device=device)
-    return ObjectiveGradients(shared_jac, other_grads, reached, reg_grads)
+    return ObjectiveGradients(shared_jac, other_grads, reached, reg_grads, dropped)
 
 
 class BatchedGradientWarning(RuntimeWarning):
@@ -147,6 +162,7 @@ def _batched_gradients(
     other: Sequence[Tensor],
     regularizer: Tensor | None,
     retain_graph: bool,
+    drop_nonfinite: bool = False,
 ) -> ObjectiveGradients | None:
     """The Jacobian by one backward with K batched unit cotangents; None if vmap failed.
 
@@ -179,6 +195,12 @@ def _batched_gradients(
             stacklevel=4,
         )
         return None
+    keep = torch.ones(len(live), dtype=torch.bool, device=device)
+    if drop_nonfinite:
+        for g in grads:
+            if g is not None:
+                keep &= torch.isfinite(g.reshape(len(live), -1)).all(dim=1)
+    dropped = [live[i] for i in range(len(live)) if not bool(keep[i])]
     live_idx = torch.tensor(live, device=device)
     rows = torch.zeros(k, sum(p.numel() for p in shared), dtype=dtype, device=device)
     reached = [g is not None for g in grads]
@@ -186,16 +208,22 @@ def _batched_gradients(
     for p, g in zip(shared, grads[:n_shared], strict=True):
         n = p.numel()
         if g is not None:
-            rows[live_idx, offset : offset + n] = g.reshape(len(live), n).to(dtype)
+            block = g.reshape(len(live), n).to(dtype)
+            rows[live_idx, offset : offset + n] = block
         offset += n
-    other_grads = [None if g is None else g.sum(0) for g in grads[n_shared:]]
+    if dropped:  # the kept rows only (a NaN times 0 is still NaN)
+        rows[torch.tensor(dropped, device=device)] = 0.0
+    other_grads = [
+        None if g is None else (g[keep].sum(0) if not keep.all() else g.sum(0))
+        for g in grads[n_shared:]
+    ]
     reg_grads = None
     if regularizer is not None:
         reg_grads = [
             None if g is None else g.detach()
             for g in _grad(regularizer, params, retain_graph=retain_graph)
         ]
-    return ObjectiveGradients(rows, other_grads, reached, reg_grads)
+    return ObjectiveGradients(rows, other_grads, reached, reg_grads, dropped)
 
 
 def parameter_blocks(params: Sequence[Tensor], max_numel: int) -> list[list[Tensor]]:
@@ -260,14 +288,15 @@ def blockwise_gramian(
 
 
 def representation_gramian(
-    losses: Sequence[Tensor], features: Sequence[Tensor]
-) -> tuple[Tensor, Tensor]:
-    """The Jacobian of the losses with respect to the representation ``features`` (K, n_z)
-    and its Gramian (float64, CPU); the graph is retained for the weighted backward.
+    losses: Sequence[Tensor], features: Sequence[Tensor], drop_nonfinite: bool = False
+) -> tuple[Tensor, Tensor, list[int]]:
+    """The Jacobian of the losses with respect to the representation ``features`` (K, n_z),
+    its Gramian (float64, CPU) and the dropped objectives; the graph is retained for the
+    weighted backward.
 
     Raises:
-        ValueError if no loss depends on the features, or naming the objective(s) whose
-        gradient is not finite.
+        ValueError naming the objective(s) whose gradient is not finite (unless
+        ``drop_nonfinite``: their rows are then zero and they are listed).
     """
     rows = []
     for loss in losses:
@@ -281,8 +310,13 @@ def representation_gramian(
             )
         )
     jac = torch.stack(rows)
+    dropped: list[int] = []
+    if drop_nonfinite:
+        finite = torch.isfinite(jac).all(dim=1)
+        dropped = [int(i) for i in torch.nonzero(~finite).flatten()]
+        jac[~finite] = 0.0
     _check_finite_rows(jac)
-    return jac, (jac @ jac.T).cpu()
+    return jac, (jac @ jac.T).cpu(), dropped
 
 
 def weighted_gradients(
@@ -291,16 +325,23 @@ def weighted_gradients(
     shared: Sequence[Tensor],
     other: Sequence[Tensor] = (),
     regularizer: Tensor | None = None,
+    exclude: Sequence[int] = (),
 ) -> tuple[list[Tensor | None], list[Tensor | None], list[Tensor | None] | None]:
     """One backward of Σ_k w_k f_k over ``shared`` (the update direction d = Jᵀ w without J),
     one of Σ_k f_k over ``other`` and one of the regularizer; the graph is freed after.
+    Objectives in ``exclude`` are left out of both sums (not merely weighted 0: a non-finite
+    gradient times 0 is still NaN).
 
     Returns:
         Per parameter: the gradients of ``shared`` and of ``other`` (None where nothing
         reaches it) and the regularizer's gradients over both (or None).
     """
     params = [*shared, *other]
-    live = [(float(w), loss) for w, loss in zip(weights, losses, strict=True)]
+    live = [
+        (float(w), loss)
+        for k, (w, loss) in enumerate(zip(weights, losses, strict=True))
+        if k not in set(exclude)
+    ]
     combined = _weighted_sum(live)
     plain = _weighted_sum([(1.0, loss) for _, loss in live]) if other else None
     calls = [c for c in (combined, plain, regularizer) if c is not None]
@@ -330,7 +371,7 @@ def _check_finite_rows(jac: Tensor) -> None:
     finite = torch.isfinite(jac).all(dim=1)
     if not bool(finite.all()):
         bad = [int(i) for i in torch.nonzero(~finite).flatten()]
-        raise ValueError(f"gradient of objective(s) {bad} is not finite (NaN or inf)")
+        raise NonFiniteError(f"gradient of objective(s) {bad} is not finite (NaN or inf)")
 
 
 def _grad(

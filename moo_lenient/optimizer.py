@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -14,6 +14,7 @@ from torch import Tensor
 from moo_lenient import jacobian as jac_modes
 from moo_lenient._validation import (
     ArrayLike,
+    NonFiniteError,
     as_float64_vector,
     check_jacobian,
     check_preference,
@@ -25,6 +26,7 @@ from moo_lenient.methods import Method, get
 __all__ = ["MultiObjectiveOptimizer", "StepInfo"]
 
 Losses = Sequence[Tensor] | Tensor
+NONFINITE_POLICIES = ("raise", "skip", "zero")
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,9 @@ class StepInfo:
         gramian: (K, K) float64 Gramian ``J Jᵀ`` of the accumulated Jacobian over the shared
             parameters (see :attr:`grad_norms` and :attr:`cosines`).
         active: (K,) booleans, the objectives that took part in this step.
+        skipped: the step was skipped (``on_nonfinite="skip"``, or ``"zero"`` with nothing
+            left to step on): parameters, ``.grad`` and every state are unchanged, and
+            ``diagnostics`` says why (``reason``) and how many steps were skipped so far.
     """
 
     weights: Tensor
@@ -54,6 +59,7 @@ class StepInfo:
     microbatches: int
     gramian: Tensor | None = None
     active: Tensor | None = None
+    skipped: bool = False
 
     @property
     def grad_norms(self) -> Tensor | None:
@@ -91,6 +97,8 @@ class _Accumulated:
     gramian: Tensor | None = None  # features mode
     graphs: list[tuple[list[Tensor], Tensor | None]] = field(default_factory=list)
     num_objectives: int = 0
+    dropped: np.ndarray | None = None  # on_nonfinite="zero": objectives left out this step
+    skip_reason: str | None = None  # on_nonfinite="skip": why this step will be skipped
 
 
 class MultiObjectiveOptimizer:
@@ -152,6 +160,18 @@ class MultiObjectiveOptimizer:
             ``torch.distributed`` is initialized with more than one process. See
             ``docs/distributed.md``.
         process_group: the ``torch.distributed`` group (default: the world).
+        on_nonfinite: what a NaN or inf in a loss or gradient does. ``"raise"`` (default):
+            ``ValueError`` naming the objective(s) and whether the loss or its gradient was
+            non-finite, nothing changed. ``"skip"``: the step is skipped (parameters, ``.grad``,
+            inner optimizer and method state bit-identical; pending micro-batches dropped)
+            and counted (:attr:`skipped_steps`, ``StepInfo.skipped``). ``"zero"``: the
+            affected objectives get a zero gradient and weight 0 for this step (inactive, as
+            with ``active=``), priced at their last finite value (parameters that only they
+            reach get no gradient this step, so the inner optimizer leaves them as they are;
+            in ``params_batched`` one non-finite local derivative spoils every row, as the
+            other objectives' zero cotangents times inf are NaN); a non-finite regularizer is
+            left out; where nothing is left (every objective, no earlier value, or a
+            non-finite weighted gradient) the step is skipped as with ``"skip"``.
 
     **Micro-batches in the weighted-backward modes** (gramian, features, subset): the
     weights are known only at ``step()``, so each micro-batch's graph is kept until then and
@@ -172,6 +192,7 @@ class MultiObjectiveOptimizer:
         gramian_block_numel: int = 2**22,
         distributed: bool | None = None,
         process_group: Any = None,
+        on_nonfinite: str = "raise",
     ) -> None:
         if not isinstance(optimizer, torch.optim.Optimizer):
             raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer)}")
@@ -238,6 +259,13 @@ class MultiObjectiveOptimizer:
         self._batched_fallback = False
         self._process_group = process_group
         self._distributed = distributed
+        if on_nonfinite not in NONFINITE_POLICIES:
+            raise ValueError(
+                f"on_nonfinite must be one of {list(NONFINITE_POLICIES)}, got {on_nonfinite!r}"
+            )
+        self.on_nonfinite = on_nonfinite
+        self._skipped = 0
+        self._last_values: np.ndarray | None = None
         self._num_objectives: int | None = None
         self._pending: _Accumulated | None = None
         self._step = 0
@@ -255,6 +283,11 @@ class MultiObjectiveOptimizer:
     def step_count(self) -> int:
         """Number of optimizer steps taken (accumulated micro-batches count as one)."""
         return self._step
+
+    @property
+    def skipped_steps(self) -> int:
+        """Number of steps skipped for non-finite losses or gradients (``on_nonfinite``)."""
+        return self._skipped
 
     @property
     def num_objectives(self) -> int | None:
@@ -295,6 +328,10 @@ class MultiObjectiveOptimizer:
             "method": self.method.state_dict(),
             "step": self._step,
             "num_objectives": self._num_objectives,
+            "skipped_steps": self._skipped,
+            "last_values": None
+            if self._last_values is None
+            else torch.from_numpy(self._last_values.copy()),
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -320,6 +357,9 @@ class MultiObjectiveOptimizer:
         self.method.load_state_dict(state_dict["method"])
         self._step = int(state_dict["step"])
         self._num_objectives = k
+        self._skipped = int(state_dict.get("skipped_steps", 0))
+        last = state_dict.get("last_values")
+        self._last_values = None if last is None else np.asarray(last, dtype=np.float64).copy()
         self._pending = None
 
     # The two halves of a step -----------------------------------------------------------------
@@ -376,7 +416,8 @@ class MultiObjectiveOptimizer:
             active=active,
             features=features,
         )
-        self.optimizer.step()
+        if not info.skipped:
+            self.optimizer.step()
         return info
 
     def aggregate(
@@ -417,15 +458,32 @@ class MultiObjectiveOptimizer:
         pref = check_preference(self._preference if preference is None else preference, k)
         mask = np.ones(k, dtype=bool) if active is None else _check_active(active, k)
 
+        if distributed and self.on_nonfinite != "raise":
+            pending = self._agree_on_nonfinite(pending)
+        if pending.skip_reason is not None:
+            return self._skip(pending, pref, pending.skip_reason)
+        dropped = np.zeros(k, dtype=bool) if pending.dropped is None else pending.dropped
+        if dropped.any():
+            mask = mask & ~dropped
+            vals = np.where(dropped, self._last_values, vals)
         if distributed:
             vals = self._mean_values(vals)
-        if self.jacobian_mode in ("params", "params_batched"):
-            used, weights, diagnostics, gram, direction = self._solve_jacobian(
-                pending, pref, vals, mask
-            )
-            self._write_grads(used, direction)
-        else:
-            weights, diagnostics, gram = self._solve_weighted(pending, pref, vals, mask)
+        try:
+            if self.jacobian_mode in ("params", "params_batched"):
+                used, weights, diagnostics, gram, direction = self._solve_jacobian(
+                    pending, pref, vals, mask
+                )
+                self._write_grads(used, direction)
+            else:
+                weights, diagnostics, gram = self._solve_weighted(
+                    pending, pref, vals, mask, np.flatnonzero(dropped)
+                )
+        except (FloatingPointError, NonFiniteError) as exc:
+            if self.on_nonfinite == "raise":
+                raise
+            return self._skip(pending, pref, str(exc))
+        if dropped.any():
+            diagnostics = {**diagnostics, "nonfinite": [int(i) for i in np.flatnonzero(dropped)]}
         info = StepInfo(
             weights=weights,
             diagnostics=diagnostics,
@@ -439,7 +497,26 @@ class MultiObjectiveOptimizer:
         self._num_objectives = k
         self._step += 1
         self._pending = None
+        self._last_values = np.where(
+            dropped, self._last_values if self._last_values is not None else 0.0, vals
+        )
         return info
+
+    def _skip(self, pending: _Accumulated, pref: np.ndarray, reason: str) -> StepInfo:
+        """Skip this step: nothing changes but the count (``on_nonfinite``)."""
+        k = pending.num_objectives
+        self._skipped += 1
+        self._pending = None
+        return StepInfo(
+            weights=torch.zeros(k, dtype=torch.float64),
+            diagnostics={"skipped": True, "reason": reason, "skipped_steps": self._skipped},
+            values=torch.from_numpy(np.asarray(pending.values, dtype=np.float64).copy()),
+            preference=torch.from_numpy(pref),
+            step=self._step,
+            microbatches=pending.count,
+            active=torch.zeros(k, dtype=torch.bool),
+            skipped=True,
+        )
 
     def observe(self, values: ArrayLike) -> None:
         """Report the objective values measured after the last step to the method.
@@ -550,9 +627,12 @@ class MultiObjectiveOptimizer:
         k = len(items)
         self._check_k(k)
         loss_values = np.array([float(loss.detach().to(torch.float64)) for loss in items])
+        policy = self.on_nonfinite
         bad = [i for i in range(k) if not np.isfinite(loss_values[i])]
-        if bad:
-            raise ValueError(f"loss of objective(s) {bad} is not finite: {loss_values.tolist()}")
+        if bad and policy == "raise":
+            raise NonFiniteError(
+                f"loss of objective(s) {bad} is not finite: {loss_values.tolist()}"
+            )
         if not any(loss.requires_grad for loss in items):
             raise ValueError(
                 "no loss requires grad: were the losses computed under no_grad or detached?"
@@ -562,30 +642,52 @@ class MultiObjectiveOptimizer:
             if not isinstance(regularizer, Tensor) or regularizer.ndim != 0:
                 raise ValueError("regularizer must be a scalar tensor")
             if not bool(torch.isfinite(regularizer.detach())):
-                raise ValueError("regularizer is not finite")
+                if policy == "raise":
+                    raise NonFiniteError("regularizer is not finite")
+                if policy == "skip":
+                    bad_reg = "regularizer is not finite"
+                    return self._poisoned(bad_reg, k, vals)
+                regularizer = None  # "zero": left out of this micro-batch
         feats = self._check_features(features)
         shared, other = self._split_params()
         ids = tuple(id(p) for p in (*shared, *other))
         pending = self._pending
         if pending is not None and (pending.params != ids or pending.num_objectives != k):
             raise RuntimeError("the parameters or K changed between backward() calls of one step")
+        if pending is not None and pending.skip_reason is not None:
+            return self._poisoned(pending.skip_reason, k, vals)  # the step is skipped anyway
+        if bad:
+            reason = f"loss of objective(s) {bad} is not finite: {loss_values.tolist()}"
+            if policy == "skip" or self._last_values is None or len(bad) == k:
+                return self._poisoned(reason, k, vals)
+            items = [
+                torch.zeros((), dtype=loss.dtype, device=loss.device) if i in bad else loss
+                for i, loss in enumerate(items)
+            ]
+            vals = np.where(np.isfinite(vals), vals, 0.0)  # priced at the last value in step()
 
+        drop = policy != "raise"
+        dropped = list(bad)
         mode = self.jacobian_mode
         if mode in ("params", "params_batched"):
-            grads = self._objective_gradients(items, shared, other, regularizer)
+            grads = self._objective_gradients(items, shared, other, regularizer, drop)
+            dropped += grads.dropped
             check_jacobian(grads.shared)  # names the objective(s) whose gradient is not finite
-            for name, group in (
-                ("task-specific", grads.other),
-                ("regularizer", grads.regularizer or []),
-            ):
-                if any(g is not None and not bool(torch.isfinite(g).all()) for g in group):
-                    raise ValueError(f"a {name} gradient is not finite (NaN or inf)")
+            reg_grads = grads.regularizer
+            if any(g is not None and not bool(torch.isfinite(g).all()) for g in reg_grads or []):
+                if policy == "raise":
+                    raise NonFiniteError("a regularizer gradient is not finite (NaN or inf)")
+                if policy == "skip":
+                    return self._poisoned("a regularizer gradient is not finite", k, vals)
+                reg_grads = None
+            if any(g is not None and not bool(torch.isfinite(g).all()) for g in grads.other):
+                raise NonFiniteError("a task-specific gradient is not finite (NaN or inf)")
             new = _Accumulated(
                 grads.shared,
                 grads.other,
                 grads.reached,
                 vals,
-                grads.regularizer,
+                reg_grads,
                 1,
                 ids,
                 num_objectives=k,
@@ -593,10 +695,14 @@ class MultiObjectiveOptimizer:
         else:  # weighted-backward modes: keep the graph for step()
             subset_jac, gram = None, None
             if mode == "subset":
-                subset_jac = objective_gradients(items, self._subset, retain_graph=True).shared
-                check_jacobian(subset_jac)
+                sub = objective_gradients(
+                    items, self._subset, retain_graph=True, drop_nonfinite=drop
+                )
+                subset_jac = check_jacobian(sub.shared)
+                dropped += sub.dropped
             elif mode == "features":
-                _, gram = jac_modes.representation_gramian(items, feats)
+                _, gram, lost = jac_modes.representation_gramian(items, feats, drop)
+                dropped += lost
             new = _Accumulated(
                 subset_jac,
                 [],
@@ -609,6 +715,12 @@ class MultiObjectiveOptimizer:
                 graphs=[(items, regularizer)],
                 num_objectives=k,
             )
+        dropped = sorted(set(dropped))
+        if dropped:
+            reason = f"gradient of objective(s) {dropped} is not finite (NaN or inf)"
+            if policy == "skip" or self._last_values is None or len(dropped) == k:
+                return self._poisoned(reason, k, vals)
+            new.dropped = np.isin(np.arange(k), dropped)
         if pending is None:
             return new
         return _Accumulated(
@@ -622,6 +734,25 @@ class MultiObjectiveOptimizer:
             gramian=_add(pending.gramian, new.gramian),
             graphs=pending.graphs + new.graphs,
             num_objectives=k,
+            dropped=_or_masks(pending.dropped, new.dropped),
+        )
+
+    def _poisoned(self, reason: str, k: int, vals: np.ndarray) -> _Accumulated:
+        """An accumulator whose step will be skipped (``on_nonfinite``), counting this
+        micro-batch; no gradient is kept."""
+        pending = self._pending
+        count = 1 if pending is None else pending.count + 1
+        ids = () if pending is None else pending.params
+        return _Accumulated(
+            None,
+            [],
+            [],
+            np.asarray(vals, dtype=np.float64),
+            None,
+            count,
+            ids,
+            num_objectives=k,
+            skip_reason=reason,
         )
 
     def _check_features(self, features: Tensor | Sequence[Tensor] | None) -> list[Tensor]:
@@ -642,14 +773,21 @@ class MultiObjectiveOptimizer:
         return feats
 
     def _objective_gradients(
-        self, items: list[Tensor], shared: list[Tensor], other: list[Tensor], reg: Tensor | None
+        self,
+        items: list[Tensor],
+        shared: list[Tensor],
+        other: list[Tensor],
+        reg: Tensor | None,
+        drop: bool = False,
     ) -> jac_modes.ObjectiveGradients:
         batched = self.jacobian_mode == "params_batched" and not self._batched_fallback
         if not batched:
-            return objective_gradients(items, shared, other, reg)
+            return objective_gradients(items, shared, other, reg, drop_nonfinite=drop)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", jac_modes.BatchedGradientWarning)
-            grads = objective_gradients(items, shared, other, reg, batched=True)
+            grads = objective_gradients(
+                items, shared, other, reg, batched=True, drop_nonfinite=drop
+            )
         fell_back = [w for w in caught if issubclass(w.category, jac_modes.BatchedGradientWarning)]
         if fell_back:  # warn once; later steps go sequential directly
             self._batched_fallback = True
@@ -677,7 +815,12 @@ class MultiObjectiveOptimizer:
         return pending, result.weights, result.diagnostics, result.gramian, result.direction
 
     def _solve_weighted(
-        self, pending: _Accumulated, pref: np.ndarray, vals: np.ndarray, mask: np.ndarray
+        self,
+        pending: _Accumulated,
+        pref: np.ndarray,
+        vals: np.ndarray,
+        mask: np.ndarray,
+        exclude: Sequence[int] = (),
     ) -> tuple[Tensor, dict[str, Any], Tensor]:
         """gramian, features and subset modes: the weights from the mode's Gramian, then one
         backward of the weighted sum (through every kept micro-batch graph) writes ``.grad``."""
@@ -711,7 +854,7 @@ class MultiObjectiveOptimizer:
                     f"{self.method!r} returned non-finite weights; nothing was changed"
                 )
             grads_shared, grads_other, grads_reg = jac_modes.weighted_gradients(
-                totals, weights.tolist(), shared, other, reg
+                totals, weights.tolist(), shared, other, reg, exclude=exclude
             )
             if reduce is not None:
                 grads_shared, grads_other, grads_reg = self._reduce_grad_lists(
@@ -719,7 +862,7 @@ class MultiObjectiveOptimizer:
                 )
             every = [*grads_shared, *grads_other, *(grads_reg or [])]
             if any(x is not None and not bool(torch.isfinite(x).all()) for x in every):
-                raise FloatingPointError(
+                raise NonFiniteError(
                     "the weighted gradient is not finite (NaN or inf); nothing was changed"
                 )
         except Exception:
@@ -733,6 +876,19 @@ class MultiObjectiveOptimizer:
         return weights, diagnostics, torch.from_numpy(g)
 
     # Distributed ----------------------------------------------------------------------------
+    def _agree_on_nonfinite(self, pending: _Accumulated) -> _Accumulated:
+        """Every rank skips if one does, and leaves out every objective one leaves out."""
+        k = pending.num_objectives
+        flags = torch.zeros(k + 1, dtype=torch.float64)
+        flags[0] = pending.skip_reason is not None
+        if pending.dropped is not None:
+            flags[1:] = torch.from_numpy(pending.dropped.astype(np.float64))
+        self._all_reduce_sum(flags)
+        if flags[0] > 0 and pending.skip_reason is None:
+            return replace(pending, skip_reason="another process's step was not finite")
+        dropped = (flags[1:] > 0).numpy()
+        return replace(pending, dropped=dropped if dropped.any() else None)
+
     def _is_distributed(self) -> bool:
         if self._distributed is False:
             return False
@@ -860,6 +1016,14 @@ class MultiObjectiveOptimizer:
     def _set_grad(p: Tensor, g: Tensor | None, reg: Tensor | None) -> None:
         total = _add(g, reg)
         p.grad = None if total is None else total.detach().to(p.dtype).clone()
+
+
+def _or_masks(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a | b
 
 
 def _sum_tensors(items: Sequence[Tensor]) -> Tensor:
