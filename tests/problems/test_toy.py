@@ -106,3 +106,16 @@ def test_constant_temperature_reproduces_the_spec_sweep():
     for w1, expected in zip((0.1, 0.3, 0.5, 0.7, 0.9), spec, strict=True):
         run = run_toy("plc-mu-const", "nash", (0.0, 0.0), preference=(w1, 1 - w1))
         assert run.reached and abs(run.nearest_x1 - expected) <= 0.05, (w1, run.nearest_x1)
+
+
+def test_batched_toy_runs_equal_one_optimizer_per_start():
+    """benchmarks/toy.py --engine: every start at once through the engine, the same runs."""
+    from moo_lenient.toy_benchmark import run_toy_batched
+
+    batched = run_toy_batched("upgrad", "nash", steps=300)
+    assert [r.start for r in batched] == list(PROTOCOLS["nash"].starts)
+    for run in batched:
+        single = run_toy("upgrad", "nash", run.start, steps=300)
+        np.testing.assert_allclose(run.final_x, single.final_x, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(run.final_losses, single.final_losses, rtol=0, atol=1e-9)
+        assert run.first_hit == single.first_hit and run.target_x1 == single.target_x1
