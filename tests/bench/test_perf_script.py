@@ -20,8 +20,12 @@ MODES = ["params", "params_batched", "gramian", "features", "subset"]
 def perf():
     spec = importlib.util.spec_from_file_location("perf_script", SCRIPT)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop(spec.name, None)
 
 
 def _tables(text: str) -> list[list[str]]:
@@ -162,7 +166,7 @@ def test_model_sizes_follow_d(perf):
     for model in ("mlp", "transformer"):
         for d in (10_000, 1_000_000, 10_000_000):
             size = perf.mlp_trunk_size if model == "mlp" else perf.transformer_trunk_size
-            assert abs(size(perf.trunk_width(model, d)) - d) / d < 0.15
+            assert abs(size(perf.trunk_width(model, d)) - d) / d < 0.25  # width step 4
     bench = perf.build_bench("transformer", 3, 20_000, "cpu")
     width = perf.trunk_width("transformer", 20_000)
     assert sum(p.numel() for p in bench.trunk) == perf.transformer_trunk_size(width)
