@@ -225,22 +225,31 @@ def build_bench(model: str, k: int, d: int, device: str, seed: int = 0) -> Bench
 
 
 # Variants -----------------------------------------------------------------------------------
-def torchjd_aggregator(method: str) -> Any | None:
-    """TorchJD's aggregator matching our method's defaults, or None where it has none."""
-    from torchjd import aggregation as agg
+# Our method name -> TorchJD 0.18 aggregator (class name, keyword arguments) with the same
+# defaults (ls with a uniform preference is the mean of the rows).
+TORCHJD_AGGREGATORS: dict[str, tuple[str, dict[str, Any]]] = {
+    "ls": ("Mean", {}),
+    "mgda": ("MGDA", {}),
+    "upgrad": ("UPGrad", {}),
+    "dualproj": ("DualProj", {}),
+    "pcgrad": ("PCGrad", {}),
+    "imtlg": ("IMTLG", {}),
+    "alignedmtl": ("AlignedMTL", {}),
+    "cagrad": ("CAGrad", {"c": 0.4}),
+}
 
-    factories: dict[str, Callable[[], Any]] = {
-        "ls": agg.Mean,
-        "mgda": agg.MGDA,
-        "upgrad": agg.UPGrad,
-        "dualproj": agg.DualProj,
-        "pcgrad": agg.PCGrad,
-        "imtlg": agg.IMTLG,
-        "alignedmtl": agg.AlignedMTL,
-        "cagrad": lambda: agg.CAGrad(c=0.4),
-    }
-    factory = factories.get(method)
-    return None if factory is None else factory()
+
+def has_torchjd(method: str) -> bool:
+    return method in TORCHJD_AGGREGATORS
+
+
+def torchjd_aggregator(method: str) -> Any:
+    """TorchJD's aggregator matching our method (ImportError where an optional dependency of
+    it, such as qpsolvers for UPGrad, is missing: the variant is then reported as an error)."""
+    from torchjd import aggregation
+
+    name, kwargs = TORCHJD_AGGREGATORS[method]
+    return getattr(aggregation, name)(**kwargs)
 
 
 StepFn = Callable[[list[Tensor], Tensor], Any]
@@ -250,7 +259,7 @@ def variant_names(modes: Iterable[str], methods: Iterable[str]) -> list[str]:
     methods = list(methods)
     names = [*BASELINES]
     names += [f"{mode}/{m}" for mode in modes for m in methods]
-    names += [f"{v}/{m}" for v in TORCHJD_VARIANTS for m in methods if torchjd_aggregator(m)]
+    names += [f"{v}/{m}" for v in TORCHJD_VARIANTS for m in methods if has_torchjd(m)]
     return names
 
 
@@ -491,15 +500,19 @@ def aggregation_worker(cfg: dict[str, Any]) -> dict[str, Any]:
     pref = np.full(k, 1.0 / k)
     values = np.linspace(1.0, 2.0, k)
     calls: dict[str, Callable[[], Any]] = {}
+    errors: dict[str, str] = {}
     for m in cfg["methods"]:
         ours = get(m)
         calls[f"ours/{m}"] = lambda ours=ours: ours(jac, None, values)
         calls[f"ours-unchecked/{m}"] = lambda ours=ours: ours.aggregate(jac, pref, values)
-        theirs = torchjd_aggregator(m)
-        if theirs is not None:
+        if has_torchjd(m):
+            try:
+                theirs = torchjd_aggregator(m)
+            except ImportError as exc:
+                errors[f"torchjd/{m}"] = f"{type(exc).__name__}: {exc}"
+                continue
             calls[f"torchjd/{m}"] = lambda theirs=theirs: theirs(jac)
     times: dict[str, list[float]] = {n: [] for n in calls}
-    errors: dict[str, str] = {}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -827,7 +840,7 @@ def render_step_tables(records: list[dict[str, Any]]) -> list[str]:
     for method in methods:
         out += [f"### Method `{method}`", ""]
         cols = [f"{m}/{method}" for m in modes]
-        cols += [f"{v}/{method}" for v in TORCHJD_VARIANTS if torchjd_aggregator(method)]
+        cols += [f"{v}/{method}" for v in TORCHJD_VARIANTS if has_torchjd(method)]
         header = ["model", "K", "d", "1 bwd ms", "K bwd ms (x 1 bwd)"]
         header += [LABELS.get(c.split("/")[0], c.split("/")[0]) for c in cols]
         rows = []
@@ -849,7 +862,7 @@ def render_step_tables(records: list[dict[str, Any]]) -> list[str]:
                 ]
             )
         out += [*_table(header, rows), ""]
-    if not any(torchjd_aggregator(m) for m in methods):
+    if not any(has_torchjd(m) for m in methods):
         out += ["TorchJD has no aggregator for the methods measured.", ""]
     return out
 
@@ -877,16 +890,15 @@ def render_aggregation_table(records: list[dict[str, Any]]) -> list[str]:
     for m in methods:
         for rec in aggs:
             med = rec.get("median_ms", {})
-            ours, raw, theirs = (med.get(f"{p}/{m}") for p in ("ours", "ours-unchecked", "torchjd"))
-            has_jd = torchjd_aggregator(m) is not None
+            ours, theirs = med.get(f"ours/{m}"), med.get(f"torchjd/{m}")
             rows.append(
                 [
                     m,
                     str(rec["k"]),
                     _si(rec["d_target"]),
-                    _ms(ours),
-                    _ms(raw),
-                    _ms(theirs) if has_jd else "no TorchJD aggregator",
+                    _agg_cell(rec, f"ours/{m}"),
+                    _agg_cell(rec, f"ours-unchecked/{m}"),
+                    _agg_cell(rec, f"torchjd/{m}") if has_torchjd(m) else "no TorchJD aggregator",
                     _x(ours / theirs) if ours is not None and theirs else "-",
                 ]
             )
@@ -895,6 +907,12 @@ def render_aggregation_table(records: list[dict[str, Any]]) -> list[str]:
         "",
         *_table(header, rows),
     ]
+
+
+def _agg_cell(rec: dict[str, Any], name: str) -> str:
+    if name in rec.get("median_ms", {}):
+        return _ms(rec["median_ms"][name])
+    return "error" if name in rec.get("errors", {}) else "not measured"
 
 
 def render_memory_table(records: list[dict[str, Any]]) -> list[str]:
@@ -974,7 +992,7 @@ def compute_targets(records: list[dict[str, Any]]) -> list[Target]:
     for rec in aggs:
         for n in rec.get("median_ms", {}):
             m = n.split("/")[-1]
-            if m not in agg_methods and torchjd_aggregator(m) is not None:
+            if m not in agg_methods and has_torchjd(m):
                 agg_methods.append(m)
     targets = []
     for m in agg_methods:
@@ -1022,7 +1040,7 @@ def compute_targets(records: list[dict[str, Any]]) -> list[Target]:
                 FEATURES_TARGET,
             )
         )
-    for model in [m for m in MODELS if any(r["model"] == m for r in steps)] or list(MODELS):
+    for model in MODELS:
         with_mem = [
             r
             for r in steps

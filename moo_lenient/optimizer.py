@@ -666,6 +666,32 @@ class MultiObjectiveOptimizer:
             ]
             vals = np.where(np.isfinite(vals), vals, 0.0)  # priced at the last value in step()
 
+        try:
+            return self._differentiate(items, vals, regularizer, feats, shared, other, ids, bad)
+        except RuntimeError as exc:
+            if "second time" not in str(exc):
+                raise
+            raise RuntimeError(
+                "the losses' graph was already used (and freed) by an earlier step() or "
+                "backward(): compute the losses anew for every step"
+            ) from exc
+
+    def _differentiate(
+        self,
+        items: list[Tensor],
+        vals: np.ndarray,
+        regularizer: Tensor | None,
+        feats: list[Tensor],
+        shared: list[Tensor],
+        other: list[Tensor],
+        ids: tuple[int, ...],
+        bad: list[int],
+    ) -> _Accumulated:
+        """The mode's per-objective quantities of one validated micro-batch, added to the
+        pending accumulator (``on_nonfinite`` applied)."""
+        k = len(items)
+        policy = self.on_nonfinite
+        pending = self._pending
         drop = policy != "raise"
         dropped = list(bad)
         mode = self.jacobian_mode

@@ -43,6 +43,10 @@ class PCGrad(Method):
     properties: ClassVar[frozenset[str]] = frozenset({"preference_aware"})
 
     def __init__(self, seed: int | None = 0) -> None:
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0
+        ):
+            raise ValueError(f"PCGrad seed must be a non-negative integer or None, got {seed!r}")
         self.seed = seed
         self._rng = np.random.default_rng(seed)
 
