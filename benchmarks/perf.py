@@ -32,11 +32,17 @@ upper-bound proxy of the step's extra tensor bytes. Where the mark cannot be res
 to the ``ru_maxrss`` delta (a lower bound if an earlier peak was higher). On CUDA it is
 ``torch.cuda.max_memory_allocated()`` during the step minus the memory allocated before it.
 
-    python benchmarks/perf.py --grid quick                    # < 1 minute
-    python benchmarks/perf.py --grid standard                 # ~10 minutes on 2 quiet cores
-    python benchmarks/perf.py --grid full                     # the whole issue grid (hours)
+    python benchmarks/perf.py --grid quick       # < 1 minute: d = 1e4, K in {2, 4}
+    python benchmarks/perf.py --grid standard    # ~7-10 minutes on 2 quiet cores: d <= 4e6, K <= 8
+    python benchmarks/perf.py --grid full        # the issue's grid, d <= 1e7, K <= 16 (hours)
     python benchmarks/perf.py --ks 4 --ds 1000000 --models mlp --modes params gramian
     python benchmarks/perf.py --render-only                   # perf.md from perf.jsonl again
+
+The standard grid was sized on 2 threads of a quiet 16-core Xeon: its four K = 8, d = 1e6 and
+4e6 step cells took 17 s (MLP 1e6), 48 s (MLP 4e6), 31 s (transformer 1e6) and 83 s
+(transformer 4e6), all modes and the four default methods with 5 repeats and the memory runs.
+Do not run it on a busy machine with ``--threads`` above the free cores: OpenMP waits then
+make small steps orders of magnitude slower (the report flags a busy machine).
 
 Raw results: ``<out>/perf.jsonl`` (one JSON line per cell, with the environment); the tables:
 ``<out>/perf.md``. With ``--append`` new cells are added to perf.jsonl (a cell measured again
@@ -96,6 +102,7 @@ FEATURES_MAX_K, FEATURES_MIN_D = 8, 4_000_000
 MLP_IN, MLP_DEPTH, MLP_BATCH = 64, 4, 128
 TF_IN, TF_LAYERS, TF_HEADS, TF_BATCH, TF_SEQ = 32, 4, 4, 16, 32
 TINY_D = 2_000  # the warm-up model of the memory runs
+HORIZON = 1_000  # total_steps / horizon given to methods with a schedule
 
 
 @dataclass(frozen=True)
@@ -109,7 +116,8 @@ class Grid:
 
 GRIDS = {
     "quick": Grid(MODELS, (2, 4), (10_000,), 3, 1),
-    "standard": Grid(MODELS, (2, 4, 8), (10_000, 100_000, 1_000_000), 5, 1),
+    # ~7 minutes on 2 quiet cores (sized from its largest cells, see the module docstring)
+    "standard": Grid(MODELS, (2, 4, 8), (10_000, 100_000, 1_000_000, 4_000_000), 5, 1),
     "full": Grid(MODELS, (2, 4, 8, 16), (10_000, 100_000, 1_000_000, 10_000_000), 5, 1),
 }
 
@@ -302,6 +310,7 @@ def make_step(bench: Bench, name: str, gramian_block_numel: int) -> StepFn:
     opt = MultiObjectiveOptimizer(
         torch.optim.SGD(params, lr=0.0),
         method=method,
+        total_steps=HORIZON,  # the planned run length of methods with a schedule (PLC)
         shared_params=bench.trunk,
         jacobian_mode=kind,
         subset_params=bench.subset if kind == "subset" else None,
@@ -375,7 +384,10 @@ def step_worker(cfg: dict[str, Any]) -> dict[str, Any]:
                     continue
                 if r >= cfg["warmup"]:
                     times[name].append(t * 1e3)
-        memory = _cuda_memory(bench, steps, errors, device) if device.startswith("cuda") else {}
+        memory = {}
+        if device.startswith("cuda") and cfg["memory_variants"]:
+            wanted = {n: steps[n] for n in cfg["memory_variants"] if n in steps}
+            memory = _cuda_memory(bench, wanted, errors, device)
     bench.clear()
     return {
         "times_ms": {n: v for n, v in times.items() if n not in errors},
@@ -503,6 +515,8 @@ def aggregation_worker(cfg: dict[str, Any]) -> dict[str, Any]:
     errors: dict[str, str] = {}
     for m in cfg["methods"]:
         ours = get(m)
+        if getattr(ours, "horizon", 0) is None:
+            ours.horizon = HORIZON
         calls[f"ours/{m}"] = lambda ours=ours: ours(jac, None, values)
         calls[f"ours-unchecked/{m}"] = lambda ours=ours: ours.aggregate(jac, pref, values)
         if has_torchjd(m):
@@ -645,6 +659,7 @@ def run_step_cell(
             "env": env,
         }
     names = variant_names(args.modes, args.methods)
+    mem_method = memory_method(args.methods)
     cfg = {
         "model": model,
         "k": k,
@@ -655,6 +670,7 @@ def run_step_cell(
         "warmup": args.warmup,
         "gramian_block_numel": args.gramian_block_numel,
         "variants": names,
+        "memory_variants": [] if args.no_memory else memory_variants(args.modes, mem_method),
     }
     res = run_isolated(ctx, step_worker, cfg)
     record: dict[str, Any] = {**base, "env": env}
@@ -679,7 +695,6 @@ def run_step_cell(
             "notes": res["notes"],
         }
     )
-    mem_method = memory_method(args.methods)
     record["memory_method"] = mem_method
     if res["memory"]:
         record["memory"] = res["memory"]
@@ -920,24 +935,24 @@ def render_memory_table(records: list[dict[str, Any]]) -> list[str]:
     if not steps:
         return ["Memory not measured."]
     how = sorted({m["how"] for r in steps for m in r["memory"].values()})
-    names: list[str] = []
-    for rec in steps:
-        for n in rec["memory"]:
-            if n not in names:
-                names.append(n)
     order = [*BASELINES, *MODES, *TORCHJD_VARIANTS]
-    names.sort(key=lambda n: order.index(n.split("/")[0]) if n.split("/")[0] in order else 99)
+    kinds = sorted(
+        {n.split("/")[0] for r in steps for n in r["memory"]},
+        key=lambda n: order.index(n) if n in order else len(order),
+    )
     header = ["model", "K", "d", "method", "forward MiB"]
-    header += [LABELS.get(n.split("/")[0], n.split("/")[0]) for n in names]
+    header += [LABELS.get(n, n) for n in kinds]
     rows = []
     for rec in steps:
         mem = rec["memory"]
+        method = rec.get("memory_method", "?")
         fwd = [m["forward_mib"] for m in mem.values()]
-        row = [*_row_head(rec), rec.get("memory_method", "?"), f"{statistics.median(fwd):.1f}"]
-        for n in names:
-            if n in mem:
-                row.append(f"{mem[n]['step_mib']:.1f}")
-            elif f"memory {n}" in rec.get("errors", {}):
+        row = [*_row_head(rec), method, f"{statistics.median(fwd):.1f}"]
+        for kind in kinds:
+            name = kind if kind in BASELINES else f"{kind}/{method}"
+            if name in mem:
+                row.append(f"{mem[name]['step_mib']:.1f}")
+            elif f"memory {name}" in rec.get("errors", {}) or name in rec.get("errors", {}):
                 row.append("error")
             else:
                 row.append("not measured")
@@ -1054,10 +1069,8 @@ def compute_targets(records: list[dict[str, Any]]) -> list[Target]:
             for r in with_mem:
                 if r["d_target"] != top:
                     continue
-                mem = r["memory"]
-                g = next(v["step_mib"] for n, v in mem.items() if n.startswith("gramian/"))
-                p = next(v["step_mib"] for n, v in mem.items() if n.startswith("params/"))
-                vals.append((_cell(r) + f", {g:.0f} vs {p:.0f} MiB", g / p if p > 0 else math.inf))
+                g, p = _step_mib(r, "gramian"), _step_mib(r, "params")
+                vals.append((_cell(r) + f", {g:.1f} vs {p:.1f} MiB", g / p if p > 0 else math.inf))
         targets.append(
             Target(
                 f"gramian-mode memory below params mode ({model})",
@@ -1068,6 +1081,15 @@ def compute_targets(records: list[dict[str, Any]]) -> list[Target]:
             )
         )
     return targets
+
+
+def _step_mib(rec: dict[str, Any], kind: str) -> float:
+    """The step memory of a mode, for the record's memory method (else any method)."""
+    mem = rec["memory"]
+    name = f"{kind}/{rec.get('memory_method')}"
+    if name not in mem:
+        name = next(n for n in mem if n.startswith(kind + "/"))
+    return mem[name]["step_mib"]
 
 
 def _cell(rec: dict[str, Any]) -> str:
