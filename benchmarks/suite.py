@@ -200,7 +200,7 @@ def _yes(ok: bool) -> str:
 
 
 def render_full(table: BenchTable, ablation: BenchTable, meta: str) -> str:
-    suite = SUITES["full"]
+    suite, comparison = SUITES["full"], SUITES["comparison"]
     plots = sorted(p.name for p in IMG.glob("*.png")) if IMG.exists() else []
     methods = shown(table)
     parts = [
@@ -209,7 +209,10 @@ def render_full(table: BenchTable, ablation: BenchTable, meta: str) -> str:
         f"deterministic form, whose starts are fixed). The main methods are LS .. PLC (no "
         f"reference); {', '.join(METHODS[m].label for m in methods if m in COMPARISON_METHODS)} "
         "are the comparison methods (papers' defaults; FAMO and EPO given each loss's lower "
-        "bound, `lower_bounds` in `moo_lenient/bench/suites.py`). Tied-best in bold among all "
+        "bound, `lower_bounds` in `moo_lenient/bench/suites.py`), run by the `comparison` suite "
+        f"with the same protocol and starts but {comparison.seeds} seeds instead of "
+        f"{suite.seeds} and without {', '.join(f'{p} {f}' for p, f in comparison.exclude)} "
+        "(shown as -): the compute one session allowed. Tied-best in bold among all "
         f"columns; the targets below concern the main methods only. {meta}.",
         "",
         "### Hypervolume (normalized losses, reference 1.1; mean ± std over seeds)",
