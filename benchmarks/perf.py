@@ -348,7 +348,8 @@ def _time_call(bench: Bench, fn: StepFn, device: str) -> float:
 def _notes(caught: list[warnings.WarningMessage]) -> list[str]:
     notes: list[str] = []
     for w in caught:
-        text = f"{w.category.__name__}: {str(w.message)[:300]}"
+        message = str(w.message).split(" (Triggered internally")[0]
+        text = f"{w.category.__name__}: {message[:300]}"
         if text not in notes:
             notes.append(text)
     return notes
@@ -860,9 +861,10 @@ def render_step_tables(records: list[dict[str, Any]]) -> list[str]:
         header += [LABELS.get(c.split("/")[0], c.split("/")[0]) for c in cols]
         rows = []
         for rec in steps:
-            if "skipped" in rec:
-                blank = [""] * (len(header) - 4)
-                rows.append([*_row_head(rec), f"skipped: {rec['skipped']}", *blank])
+            failed = rec.get("errors", {}).get("cell")
+            if "skipped" in rec or failed:
+                why = f"skipped: {rec['skipped']}" if "skipped" in rec else "error (see above)"
+                rows.append([*_row_head(rec), why, *([""] * (len(header) - 4))])
                 continue
             med = rec.get("median_ms", {})
             bwdk = med.get("bwdK")
@@ -1245,6 +1247,9 @@ def main(argv: list[str] | None = None) -> int:
                 fh.flush()
                 print(_progress(rec), flush=True)
         print(f"measured {len(cells)} cells in {time.perf_counter() - start:.1f} s", flush=True)
+    if not jsonl.exists():
+        print(f"no results to render: {jsonl} does not exist", file=sys.stderr)
+        return 1
     records = load_records(jsonl)
     text = render(records)
     md.write_text(text + "\n")
