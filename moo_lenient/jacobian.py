@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from moo_lenient._validation import NonFiniteError
+from moo_lenient._validation import NonFiniteError, all_finite
 
 __all__ = [
     "MODES",
@@ -54,9 +54,25 @@ Reduce = Callable[[Tensor], None] | None
 
 
 def gramian(jacobian: Tensor) -> Tensor:
-    """G = J Jᵀ in float64 (on the Jacobian's device); batched over leading dimensions."""
-    j = jacobian.to(torch.float64)
-    return j @ j.mT
+    """G = J Jᵀ as float64 (on the Jacobian's device); batched over leading dimensions.
+
+    A float64 Jacobian gets a float64 product. Lower precisions are multiplied in float32 (no
+    K x d float64 copy: the entries then carry the gradients' own ~1e-7 relative precision) and
+    the K x K result is cast to float64 for the solve; where float32 would overflow or
+    underflow (rows with entries beyond about 1e±18), the rows are first scaled by their
+    largest magnitude and the scales restored in float64, G = S (Ĵ Ĵᵀ) S.
+    """
+    if jacobian.dtype == torch.float64:
+        return jacobian @ jacobian.mT
+    work = jacobian if jacobian.dtype == torch.float32 else jacobian.float()
+    g = work @ work.mT
+    diag = g.diagonal(dim1=-2, dim2=-1)
+    if bool(torch.isfinite(g).all()) and not bool(((diag > 0) & (diag < 1e-30)).any()):
+        return g.to(torch.float64)
+    scale = work.abs().amax(dim=-1, keepdim=True).clamp_min(torch.finfo(torch.float32).tiny)
+    unit = work / scale
+    s = scale.to(torch.float64)
+    return (unit @ unit.mT).to(torch.float64) * (s * s.mT)
 
 
 @dataclass
@@ -117,39 +133,35 @@ def objective_gradients(
     n_shared = len(shared)
     dtype = _common_dtype(shared)
     device = shared[0].device if shared else torch.device("cpu")
-    rows: list[Tensor] = []
+    width = sum(p.numel() for p in shared)
+    jac = torch.zeros(len(losses), width, dtype=dtype, device=device)  # one write per entry
     other_grads: list[Tensor | None] = [None] * len(other)
     reached = [False] * len(params)
     n_calls = len(losses) + (regularizer is not None)
     dropped: list[int] = []
     for k, loss in enumerate(losses):
         grads = _grad(loss, params, retain_graph=retain_graph or k < n_calls - 1)
-        if drop_nonfinite and not all(g is None or bool(torch.isfinite(g).all()) for g in grads):
+        if drop_nonfinite and not all(g is None or all_finite(g) for g in grads):
             dropped.append(k)
-            rows.append(torch.zeros(sum(p.numel() for p in shared), dtype=dtype, device=device))
             continue
-        row = []
+        offset = 0
         for i, (p, g) in enumerate(zip(params, grads, strict=True)):
             if g is not None:
                 reached[i] = True
             if i < n_shared:
-                row.append(
-                    torch.zeros(p.numel(), dtype=dtype, device=device)
-                    if g is None
-                    else g.reshape(-1).to(dtype)
-                )
+                if g is not None:
+                    jac[k, offset : offset + p.numel()] = g.reshape(-1)
+                offset += p.numel()
             elif g is not None:
                 j = i - n_shared
-                other_grads[j] = g.clone() if other_grads[j] is None else other_grads[j] + g
-        rows.append(torch.cat(row) if row else torch.zeros(0, dtype=dtype, device=device))
+                other_grads[j] = g if other_grads[j] is None else other_grads[j] + g
     reg_grads = None
     if regularizer is not None:
         reg_grads = [
             None if g is None else g.detach()
             for g in _grad(regularizer, params, retain_graph=retain_graph)
         ]
-    shared_jac = torch.stack(rows) if rows else torch.zeros(0, 0, dtype=dtype, device=device)
-    return ObjectiveGradients(shared_jac, other_grads, reached, reg_grads, dropped)
+    return ObjectiveGradients(jac, other_grads, reached, reg_grads, dropped)
 
 
 class BatchedGradientWarning(RuntimeWarning):
@@ -280,10 +292,9 @@ def blockwise_gramian(
         if reduce is not None:
             reduce(jac)
         _check_finite_rows(jac)
-        j64 = jac.to(torch.float64)
-        gram += (j64 @ j64.T).cpu()
+        gram += gramian(jac).cpu()
         reached += hit
-        del jac, j64
+        del jac
     return gram, reached
 
 
@@ -368,6 +379,8 @@ def _weighted_sum(terms: Sequence[tuple[float, Tensor]]) -> Tensor:
 
 
 def _check_finite_rows(jac: Tensor) -> None:
+    if all_finite(jac):
+        return
     finite = torch.isfinite(jac).all(dim=1)
     if not bool(finite.all()):
         bad = [int(i) for i in torch.nonzero(~finite).flatten()]

@@ -15,6 +15,7 @@ from moo_lenient import jacobian as jac_modes
 from moo_lenient._validation import (
     ArrayLike,
     NonFiniteError,
+    all_finite,
     as_float64_vector,
     check_jacobian,
     check_preference,
@@ -189,7 +190,7 @@ class MultiObjectiveOptimizer:
         *,
         jacobian_mode: str = "params",
         subset_params: Iterable[Tensor] | None = None,
-        gramian_block_numel: int = 2**22,
+        gramian_block_numel: int = 2**20,
         distributed: bool | None = None,
         process_group: Any = None,
         on_nonfinite: str = "raise",
@@ -700,13 +701,13 @@ class MultiObjectiveOptimizer:
             dropped += grads.dropped
             check_jacobian(grads.shared)  # names the objective(s) whose gradient is not finite
             reg_grads = grads.regularizer
-            if any(g is not None and not bool(torch.isfinite(g).all()) for g in reg_grads or []):
+            if any(g is not None and not all_finite(g) for g in reg_grads or []):
                 if policy == "raise":
                     raise NonFiniteError("a regularizer gradient is not finite (NaN or inf)")
                 if policy == "skip":
                     return self._poisoned("a regularizer gradient is not finite", k, vals)
                 reg_grads = None
-            if any(g is not None and not bool(torch.isfinite(g).all()) for g in grads.other):
+            if any(g is not None and not all_finite(g) for g in grads.other):
                 raise NonFiniteError("a task-specific gradient is not finite (NaN or inf)")
             new = _Accumulated(
                 grads.shared,
@@ -831,7 +832,7 @@ class MultiObjectiveOptimizer:
         method_state = self.method.state_dict()  # restored if aggregation fails
         try:
             result = self.method.aggregate_active(pending.shared, pref, vals, mask)
-            if not bool(torch.isfinite(result.direction).all()):
+            if not all_finite(result.direction):
                 raise FloatingPointError(
                     f"{self.method!r} returned a non-finite direction; nothing was changed"
                 )
@@ -887,7 +888,7 @@ class MultiObjectiveOptimizer:
                     shared, other, grads_shared, grads_other, grads_reg
                 )
             every = [*grads_shared, *grads_other, *(grads_reg or [])]
-            if any(x is not None and not bool(torch.isfinite(x).all()) for x in every):
+            if any(x is not None and not all_finite(x) for x in every):
                 raise NonFiniteError(
                     "the weighted gradient is not finite (NaN or inf); nothing was changed"
                 )
@@ -1040,8 +1041,10 @@ class MultiObjectiveOptimizer:
 
     @staticmethod
     def _set_grad(p: Tensor, g: Tensor | None, reg: Tensor | None) -> None:
+        """Assign (not add) ``g + reg``. Every tensor here is the optimizer's own (a slice of
+        the fresh direction, or a gradient autograd returned), so no copy is needed."""
         total = _add(g, reg)
-        p.grad = None if total is None else total.detach().to(p.dtype).clone()
+        p.grad = None if total is None else total.detach().to(p.dtype).view_as(p)
 
 
 def _or_masks(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:

@@ -35,3 +35,30 @@ def test_gramian_is_float64():
     g = gramian(j)
     assert g.dtype == torch.float64
     assert torch.equal(g, torch.tensor([[5.0, 11.0], [11.0, 25.0]], dtype=torch.float64))
+
+
+def test_float32_gramian_is_accurate_and_survives_extreme_scales():
+    """float32 Jacobians are multiplied in float32 (no float64 copy); rows beyond float32's
+    range are rescaled first, so the float64 result keeps ~1e-6 relative accuracy."""
+    gen = torch.Generator().manual_seed(0)
+    base = torch.randn(4, 300, generator=gen, dtype=torch.float64)
+    for scales in ([1.0, 1.0, 1.0, 1.0], [1e-25, 1.0, 1e20, 1e-3], [1e30, 1e30, 1e-30, 0.0]):
+        j64 = base * torch.tensor(scales, dtype=torch.float64)[:, None]
+        j32 = j64.to(torch.float32)
+        g = gramian(j32)
+        exact = gramian(j32.double())
+        assert g.dtype == torch.float64 and torch.isfinite(g).all()
+        denom = torch.outer(exact.diagonal().sqrt(), exact.diagonal().sqrt()).clamp_min(1e-300)
+        assert float(((g - exact).abs() / denom).max()) < 1e-5, scales
+    half = base[:2].to(torch.bfloat16)
+    assert gramian(half).dtype == torch.float64
+
+
+def test_all_finite_one_reduction_with_exact_fallback():
+    from moo_lenient._validation import all_finite
+
+    big = torch.full((10,), 3e38, dtype=torch.float32)  # finite entries whose sum overflows
+    assert all_finite(big)
+    assert not all_finite(torch.tensor([1.0, float("nan")]))
+    assert not all_finite(torch.tensor([1.0, float("inf"), -float("inf")]))
+    assert all_finite(torch.zeros(0))
