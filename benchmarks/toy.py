@@ -97,12 +97,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--jobs must be at least 1")
 
     configs = []
-    for method in methods:
+    if args.engine:  # per protocol, every method from every start in one batch
         for name, proto in PROTOCOLS.items():
-            if args.engine:
-                steps = max(1, round(proto.steps * args.steps_fraction))
-                configs.append(dict(batched=True, method=method, protocol=name, steps=steps))
-                continue
+            steps = max(1, round(proto.steps * args.steps_fraction))
+            configs.append(dict(batched=True, methods=methods, protocol=name, steps=steps))
+    for method in methods if not args.engine else ():
+        for name, proto in PROTOCOLS.items():
             for start in proto.starts:
                 configs.append(
                     dict(
@@ -129,8 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     runs = run_many(configs, jobs=args.jobs)
     elapsed = time.perf_counter() - t0
+    if args.engine:  # batched runs come protocol by protocol: back to method, protocol, start
+        runs = _in_variant_order(sorted(runs, key=lambda r: list(PROTOCOLS).index(r.protocol)))
     n_escape = sum(
-        len(PROTOCOLS[c["protocol"]].starts) if c.get("batched") else 1
+        len(PROTOCOLS[c["protocol"]].starts) * len(c["methods"]) if c.get("batched") else 1
         for c in configs
         if "preference" not in c
     )

@@ -9,6 +9,7 @@ the formula, much cheaper). A run "reaches the front" when its final loss vector
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Callable, Sequence
@@ -150,42 +151,42 @@ def first_hit_step(toy: CAGradToy, losses: np.ndarray, chunk: int = 2048) -> int
 
 
 def run_toy_batched(
-    method: str, protocol: str, steps: int | None = None, record_every: int = 100
+    methods: str | Sequence[str],
+    protocol: str,
+    steps: int | None = None,
+    record_every: int = 100,
 ) -> list[ToyRun]:
-    """:func:`run_toy` from every start of the protocol at once, through the batched benchmark
-    engine (:func:`moo_lenient.bench.engine.run_batch`: B independent runs in one torch
-    computation, each with its own method instance, the update of
+    """:func:`run_toy` of every method from every start of the protocol at once, through the
+    batched benchmark engine (:func:`moo_lenient.bench.engine.run_batch`: independent runs in
+    one torch computation, each with its own method instance, the update of
     :class:`~moo_lenient.MultiObjectiveOptimizer`, tested equal to it in
     ``tests/bench/test_engine.py``; the toy is unbounded, so no projection). Uniform
-    preference, Adam lr 1e-3, float64; several times cheaper than one optimizer per start."""
+    preference, Adam lr 1e-3, float64. Runs come back method by method, starts in order."""
     from moo_lenient.bench.engine import run_batch
 
     torch.set_num_threads(1)
+    names = [methods] if isinstance(methods, str) else list(methods)
     proto = PROTOCOLS[protocol]
     steps = proto.steps if steps is None else int(steps)
     toy = CAGradToy(proto.scale)
-    starts = torch.tensor(proto.starts, dtype=torch.float64)
+    starts = torch.tensor(proto.starts, dtype=torch.float64).repeat(len(names), 1)
     preference = (0.5, 0.5)
     prefs = np.tile(np.asarray(preference), (len(starts), 1))
-    result = run_batch(
-        toy,
-        lambda: VARIANTS[method][1](toy, steps),
-        prefs,
-        starts,
-        steps,
-        1e-3,
-        record_every=1,
-    )
+    factories = [
+        functools.partial(VARIANTS[name][1], toy, steps) for name in names for _ in proto.starts
+    ]
+    result = run_batch(toy, factories, prefs, starts, steps, 1e-3, record_every=1)
     path = result.trajectory  # (steps + 1, B, 2): x before every step, then the final x
     with torch.no_grad():
         losses = toy(torch.from_numpy(path)).numpy()
     runs = []
-    for b, start in enumerate(proto.starts):
+    for b in range(len(starts)):
+        name, start = names[b // len(proto.starts)], proto.starts[b % len(proto.starts)]
         final = losses[-1, b]
         distance, nearest_x1 = toy.nearest_on_front(final, FRONT_POINTS)
         runs.append(
             ToyRun(
-                method=method,
+                method=name,
                 protocol=protocol,
                 start=(float(start[0]), float(start[1])),
                 preference=preference,
@@ -205,15 +206,15 @@ def run_toy_batched(
 
 def _run_kwargs(kwargs: dict) -> ToyRun | list[ToyRun]:
     if kwargs.get("batched"):
-        return run_toy_batched(kwargs["method"], kwargs["protocol"], kwargs.get("steps"))
+        return run_toy_batched(kwargs["methods"], kwargs["protocol"], kwargs.get("steps"))
     return run_toy(**kwargs)
 
 
 def run_many(configs: Sequence[dict], jobs: int = 1, progress: bool = True) -> list[ToyRun]:
     """Run many configurations (dicts of :func:`run_toy` arguments, or ``{"batched": True,
-    "method": ..., "protocol": ..., "steps": ...}`` for :func:`run_toy_batched`, which gives one
-    run per start), in worker processes if ``jobs > 1``; results come back in the order of
-    ``configs`` and do not depend on ``jobs``."""
+    "methods": [...], "protocol": ..., "steps": ...}`` for :func:`run_toy_batched`, which gives
+    one run per method and start), in worker processes if ``jobs > 1``; results come back in
+    the order of ``configs`` and do not depend on ``jobs``."""
     bar = _progress_bar(len(configs)) if progress else None
     results: list[ToyRun] = []
     if jobs <= 1:

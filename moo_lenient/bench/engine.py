@@ -20,7 +20,7 @@ the values handed to the method stay exact.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -62,7 +62,7 @@ def batch_jacobian(values: Tensor, x: Tensor) -> Tensor:
 
 def run_batch(
     problem: Problem,
-    make_method: Callable[[], Method],
+    make_method: Callable[[], Method] | Sequence[Callable[[], Method]],
     preferences: np.ndarray,
     starts: Tensor,
     steps: int,
@@ -75,7 +75,8 @@ def run_batch(
 
     Args:
         problem: the problem (its bounds, noise and sampling are used as documented above).
-        make_method: builds one fresh method instance per run.
+        make_method: builds one fresh method instance per run (or a sequence of B factories,
+            one per run, to batch runs of different methods).
         preferences: (B, K) rows on the simplex.
         starts: (B, n) initial variables.
         steps, lr: Adam steps and learning rate.
@@ -90,7 +91,12 @@ def run_batch(
         )
     if stochastic and generator is None:
         raise ValueError("the stochastic form needs a torch.Generator")
-    methods = [make_method() for _ in range(b)]
+    if isinstance(make_method, Sequence):  # one factory per run (runs of different methods)
+        if len(make_method) != b:
+            raise ValueError(f"{len(make_method)} method factories for {b} runs")
+        methods = [make() for make in make_method]
+    else:
+        methods = [make_method() for _ in range(b)]
     x = starts.detach().clone().to(torch.float64).requires_grad_(True)
     lower, upper = problem.lower, problem.upper
     optimizer = torch.optim.Adam([x], lr=lr)

@@ -112,10 +112,13 @@ def test_batched_toy_runs_equal_one_optimizer_per_start():
     """benchmarks/toy.py --engine: every start at once through the engine, the same runs."""
     from moo_lenient.toy_benchmark import run_toy_batched
 
-    batched = run_toy_batched("upgrad", "nash", steps=300)
-    assert [r.start for r in batched] == list(PROTOCOLS["nash"].starts)
+    batched = run_toy_batched(["upgrad", "mgda"], "nash", steps=300)
+    starts = list(PROTOCOLS["nash"].starts)
+    assert [(r.method, r.start) for r in batched] == [
+        (m, s) for m in ("upgrad", "mgda") for s in starts
+    ]
     for run in batched:
-        single = run_toy("upgrad", "nash", run.start, steps=300)
+        single = run_toy(run.method, "nash", run.start, steps=300)
         np.testing.assert_allclose(run.final_x, single.final_x, rtol=0, atol=1e-10)
         np.testing.assert_allclose(run.final_losses, single.final_losses, rtol=0, atol=1e-9)
         assert run.first_hit == single.first_hit and run.target_x1 == single.target_x1
