@@ -271,7 +271,7 @@ def variant_names(modes: Iterable[str], methods: Iterable[str]) -> list[str]:
     return names
 
 
-def make_step(bench: Bench, name: str, gramian_block_numel: int) -> StepFn:
+def make_step(bench: Bench, name: str, gramian_block_numel: int | None) -> StepFn:
     """The timed part of one variant: from the losses (graph built) to ``.grad`` written."""
     params = bench.params
     if name == "bwd1":
@@ -314,7 +314,7 @@ def make_step(bench: Bench, name: str, gramian_block_numel: int) -> StepFn:
         shared_params=bench.trunk,
         jacobian_mode=kind,
         subset_params=bench.subset if kind == "subset" else None,
-        gramian_block_numel=gramian_block_numel,
+        **({} if gramian_block_numel is None else {"gramian_block_numel": gramian_block_numel}),
     )
     if kind == "features":
         return lambda losses, z: opt.aggregate(losses, features=z)
@@ -1197,7 +1197,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--append", action="store_true", help="add to perf.jsonl")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory runs")
     parser.add_argument("--no-aggregation", action="store_true", help="skip aggregation only")
-    parser.add_argument("--gramian-block-numel", type=int, default=2**22)
+    parser.add_argument(
+        "--gramian-block-numel", type=int, default=None, help="default: the optimizer's"
+    )
+    parser.add_argument(
+        "--doc",
+        type=Path,
+        default=None,
+        help="also write the tables between the perf markers of this markdown file",
+    )
     parser.add_argument(
         "--max-jacobian-gib",
         type=float,
@@ -1253,9 +1261,26 @@ def main(argv: list[str] | None = None) -> int:
     records = load_records(jsonl)
     text = render(records)
     md.write_text(text + "\n")
+    if args.doc is not None:
+        write_section(args.doc, text)
     print(text)
     print(f"wrote {md}" + ("" if args.render_only else f" and {jsonl}"))
     return 0
+
+
+BEGIN, END = "<!-- perf:begin -->", "<!-- perf:end -->"
+
+
+def write_section(path: Path, text: str) -> None:
+    """Replace what lies between the perf markers of ``path`` (appended if absent)."""
+    doc = path.read_text() if path.exists() else ""
+    block = f"{BEGIN}\n{text}\n{END}"
+    if BEGIN in doc and END in doc:
+        head, rest = doc.split(BEGIN, 1)
+        doc = head + block + rest.split(END, 1)[1]
+    else:
+        doc = doc.rstrip() + "\n\n" + block + "\n"
+    path.write_text(doc)
 
 
 def _what(rec: dict[str, Any]) -> str:
