@@ -229,8 +229,13 @@ def as_index_tuple(mask: Sequence[bool] | np.ndarray) -> tuple[int, ...]:
 
 
 def _combine(weights: Tensor, jacobian: Tensor) -> Tensor:
-    """Σ_k weights_k g_k in the Jacobian's dtype (float16/bfloat16 accumulate in float32)."""
+    """Σ_k weights_k g_k in the Jacobian's dtype (float16/bfloat16 accumulate in float32).
+
+    Weights beyond the working precision's range (a huge weight on a tiny row, as PCGrad's
+    projections can give across 60 orders of magnitude) are combined in float64 instead."""
     work = torch.promote_types(jacobian.dtype, torch.float32)
+    if work != torch.float64 and weights.numel() and float(weights.abs().max()) > 1e30:
+        work = torch.float64
     return (weights.to(jacobian.device, work) @ jacobian.to(work)).to(jacobian.dtype)
 
 

@@ -62,6 +62,25 @@ def test_finite_at_any_scale_and_rank(name, case):
         assert not result.direction.any()
 
 
+@pytest.mark.parametrize("name", list(FACTORIES))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@settings(max_examples=10, deadline=None, derandomize=True)
+@given(case=jacobians(log_scale=(-30.0, 30.0)))
+def test_finite_in_low_precision_across_its_range(name, dtype, case):
+    """float32 rows from 1e-30 to 1e30 (within float32's range); float16/bfloat16 rows
+    clipped to their own range. The Gramian and the solve stay float64: the weights are always
+    finite, and so is the direction wherever its exact value fits the dtype."""
+    jac, pref, losses = case
+    big = float(torch.finfo(dtype).max) / 10
+    jac = jac.clamp(-big, big).to(dtype)
+    result = _fresh(name, jac.shape[0])(jac, preference=pref, losses=losses)
+    assert result.weights.dtype == torch.float64 and torch.isfinite(result.weights).all()
+    assert result.direction.dtype == dtype
+    exact = result.weights @ jac.double()
+    if float(exact.abs().max()) < 0.5 * float(torch.finfo(dtype).max):
+        assert torch.isfinite(result.direction).all()
+
+
 @pytest.mark.parametrize("name", [n for n in FACTORIES if "permutation_equivariant" in CLAIMS[n]])
 @SETTINGS
 @given(case=jacobians(log_scale=(-6.0, 6.0), per_row=False, min_k=2), data=st.data())
