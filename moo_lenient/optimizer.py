@@ -769,7 +769,8 @@ class MultiObjectiveOptimizer:
         micro-batch; no gradient is kept."""
         pending = self._pending
         count = 1 if pending is None else pending.count + 1
-        ids = () if pending is None else pending.params
+        shared, other = self._split_params()
+        ids = tuple(id(p) for p in (*shared, *other))
         return _Accumulated(
             None,
             [],

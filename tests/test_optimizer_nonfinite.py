@@ -129,6 +129,12 @@ def test_skip_with_accumulation_drops_the_whole_step():
     info = opt.step()
     assert info.skipped and info.microbatches == 3
     assert same(snapshot(net, opt), before)
+    _, bad = losses_for(net, 2, poison=1)  # the first micro-batch bad, then a good one
+    opt.backward(bad)
+    _, good = losses_for(net, 3)
+    opt.backward(good)
+    assert opt.step().skipped and opt.skipped_steps == 2
+    assert same(snapshot(net, opt), before)
     step(opt, net, 4, "params")  # the next step starts from a clean accumulator
     assert opt.step_count == 2
 
