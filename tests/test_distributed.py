@@ -76,6 +76,33 @@ def train(
     return [p.detach().clone() for p in net.parameters()]
 
 
+def train_nonfinite(policy: str, rank: int | None, poison_rank: int = 1) -> dict:
+    """3 MGDA steps; at step 1 the poisoned rank's objective 0 has a NaN loss. rank None: one
+    process that never sees step 1's batch ("skip" must equal it)."""
+    net = Net()
+    opt = MultiObjectiveOptimizer(
+        torch.optim.SGD(net.parameters(), lr=0.1), "mgda", on_nonfinite=policy
+    )
+    weights = []
+    for t in range(STEPS):
+        if rank is None and t == 1:
+            continue
+        x, y = data(t)
+        if rank is not None:
+            x, y = x.chunk(WORLD)[rank], y.chunk(WORLD)[rank]
+        _, outs = net(x)
+        losses = [((o - y[:, k]) ** 2).mean() for k, o in enumerate(outs)]
+        if t == 1 and rank == poison_rank:
+            losses[0] = losses[0] * float("nan")
+        info = opt.step(losses)
+        weights.append(info.weights)
+    return {
+        "params": [p.detach().clone() for p in net.parameters()],
+        "weights": torch.stack(weights),
+        "skipped": torch.tensor(opt.skipped_steps),
+    }
+
+
 def _worker(rank: int, port: int, out: str) -> None:
     os.environ["MASTER_ADDR"] = "127.0.0.1"
     os.environ["MASTER_PORT"] = str(port)
@@ -90,6 +117,8 @@ def _worker(rank: int, port: int, out: str) -> None:
         results[("params", "mgda", "ddp-sync")] = train(
             "params", "mgda", rank, ddp=True, no_sync=False
         )
+        results["skip"] = train_nonfinite("skip", rank)
+        results["zero"] = train_nonfinite("zero", rank)
         torch.save(results, f"{out}/rank{rank}.pt")
     finally:
         dist.destroy_process_group()
@@ -129,3 +158,19 @@ def test_a_ddp_wrapped_model_takes_the_same_steps(rank_results, mode, method, wr
     for results in rank_results:
         for p, q in zip(results[(mode, method, wrap)], single, strict=True):
             torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+
+
+def test_a_non_finite_batch_on_one_rank_is_skipped_on_every_rank(rank_results):
+    single = train_nonfinite("skip", rank=None)  # never saw step 1
+    for results in rank_results:
+        assert int(results["skip"]["skipped"]) == 1
+        for p, q in zip(results["skip"]["params"], single["params"], strict=True):
+            torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+
+
+def test_zero_leaves_the_objective_out_on_every_rank(rank_results):
+    first, second = (r["zero"] for r in rank_results)
+    assert first["weights"][1, 0] == 0.0 and second["weights"][1, 0] == 0.0
+    assert torch.equal(first["weights"], second["weights"])
+    for p, q in zip(first["params"], second["params"], strict=True):
+        assert torch.equal(p, q)
