@@ -28,7 +28,14 @@ import torch
 from moo_lenient import bench
 from moo_lenient.bench.plots import write_plots
 from moo_lenient.bench.runner import load_runs
-from moo_lenient.bench.suites import COMPARISON_METHODS, MAIN_METHODS, METHODS, SUITES
+from moo_lenient.bench.suites import (
+    COMPARISON_METHODS,
+    FORMS,
+    MAIN_METHODS,
+    METHODS,
+    PROBLEMS,
+    SUITES,
+)
 from moo_lenient.bench.table import BenchTable, Cell, best_methods
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,12 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     # full-candidates: a PLC variant the ablation singled out, run on the whole full suite
     # (same protocol, own file); shown beside the main methods, not counted in the targets.
     # full-comparison: the comparison methods on the same problems (same protocol, own file).
-    full_runs = {
-        **load_runs(DATA / "full-comparison"),
-        **load_runs(DATA / "full-candidates"),
+    full_runs = {  # keys are unique per method; the main suite first fixes the row order
         **load_runs(DATA / "full"),
+        **load_runs(DATA / "full-candidates"),
+        **load_runs(DATA / "full-comparison"),
     }
-    full = BenchTable(list(full_runs.values()))
+    full = BenchTable(sorted(full_runs.values(), key=_problem_order))
     if not args.no_plots:  # the plots of the main methods, from the raw results
         main_runs = [r for r in full_runs.values() if r["method"] in MAIN_METHODS]
         shutil.rmtree(IMG, ignore_errors=True)
@@ -86,6 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     write_between(ROOT / "README.md", README_BEGIN, README_END, render_summary(full))
     print(render_summary(full))
     return 0
+
+
+def _problem_order(record: dict) -> tuple[int, int]:
+    """Rows in the suite's problem order, deterministic form first (records are stored in
+    execution order, longest first)."""
+    return list(PROBLEMS).index(record["problem"]), FORMS.index(record["form"])
 
 
 def environment(timings: dict[str, float]) -> str:
