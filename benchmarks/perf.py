@@ -1274,6 +1274,8 @@ BEGIN, END = "<!-- perf:begin -->", "<!-- perf:end -->"
 def write_section(path: Path, text: str) -> None:
     """Replace what lies between the perf markers of ``path`` (appended if absent)."""
     doc = path.read_text() if path.exists() else ""
+    if text.startswith("# "):  # the report's title becomes a section of the host page
+        text = "## Measured: " + text[2:]
     block = f"{BEGIN}\n{text}\n{END}"
     if BEGIN in doc and END in doc:
         head, rest = doc.split(BEGIN, 1)
