@@ -102,14 +102,7 @@ class Method(ABC):
                 it (computed here otherwise).
         """
         g = _symmetric(compute_gramian(jacobian)) if gramian is None else gramian
-        weights_np, diagnostics = self._solve(g, preference, losses)
-        weights = torch.from_numpy(np.asarray(weights_np, dtype=np.float64))
-        return AggregationResult(
-            direction=_combine(weights, jacobian),
-            weights=weights,
-            diagnostics=diagnostics,
-            gramian=torch.from_numpy(g),
-        )
+        return _result(jacobian, g, *self._solve(g, preference, losses))
 
     def aggregate_active(
         self,
@@ -125,14 +118,7 @@ class Method(ABC):
             active: (K,) booleans.
         """
         g = _symmetric(compute_gramian(jacobian))
-        weights_np, diagnostics = self.solve_active(g, preference, losses, active)
-        weights = torch.from_numpy(np.asarray(weights_np, dtype=np.float64))
-        return AggregationResult(
-            direction=_combine(weights, jacobian),
-            weights=weights,
-            diagnostics=diagnostics,
-            gramian=torch.from_numpy(g),
-        )
+        return _result(jacobian, g, *self.solve_active(g, preference, losses, active))
 
     def solve_active(
         self,
@@ -226,6 +212,19 @@ class Method(ABC):
 
 def as_index_tuple(mask: Sequence[bool] | np.ndarray) -> tuple[int, ...]:
     return tuple(int(i) for i in np.flatnonzero(np.asarray(mask)))
+
+
+def _result(
+    jacobian: Tensor, gramian: np.ndarray, weights: np.ndarray, diagnostics: dict[str, Any]
+) -> AggregationResult:
+    """The weights a solve gave for ``gramian``, combined with ``jacobian``."""
+    w = torch.from_numpy(np.asarray(weights, dtype=np.float64))
+    return AggregationResult(
+        direction=_combine(w, jacobian),
+        weights=w,
+        diagnostics=diagnostics,
+        gramian=torch.from_numpy(gramian),
+    )
 
 
 def _combine(weights: Tensor, jacobian: Tensor) -> Tensor:
