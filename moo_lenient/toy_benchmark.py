@@ -120,15 +120,31 @@ def run_toy(
         losses[steps] = toy(x).numpy()
     final_x = tuple(x.detach().tolist())
     trajectory.append(final_x)
-    distance, nearest_x1 = toy.nearest_on_front(losses[steps], FRONT_POINTS)
+    return _scored_run(toy, method, protocol, start, preference, losses, final_x, trajectory)
+
+
+def _scored_run(
+    toy: CAGradToy,
+    method: str,
+    protocol: str,
+    start: Sequence[float],
+    preference: Sequence[float],
+    losses: np.ndarray,
+    final_x: Sequence[float],
+    trajectory: list[tuple[float, ...]],
+) -> ToyRun:
+    """A :class:`ToyRun` from one run's losses before every step and after the last
+    ((steps + 1, 2)): the distance to the front, first hit and Tchebycheff target."""
+    final = losses[-1]
+    distance, nearest_x1 = toy.nearest_on_front(final, FRONT_POINTS)
     return ToyRun(
         method=method,
         protocol=protocol,
         start=(float(start[0]), float(start[1])),
         preference=(float(preference[0]), float(preference[1])),
-        steps=steps,
-        final_x=final_x,
-        final_losses=(float(losses[steps, 0]), float(losses[steps, 1])),
+        steps=len(losses) - 1,
+        final_x=(float(final_x[0]), float(final_x[1])),
+        final_losses=(float(final[0]), float(final[1])),
         distance=distance,
         nearest_x1=nearest_x1,
         first_hit=first_hit_step(toy, losses),
@@ -182,23 +198,11 @@ def run_toy_batched(
     runs = []
     for b in range(len(starts)):
         name, start = names[b // len(proto.starts)], proto.starts[b % len(proto.starts)]
-        final = losses[-1, b]
-        distance, nearest_x1 = toy.nearest_on_front(final, FRONT_POINTS)
+        trajectory = [tuple(map(float, p)) for p in path[::record_every, b]]
+        trajectory.append(tuple(map(float, path[-1, b])))
         runs.append(
-            ToyRun(
-                method=name,
-                protocol=protocol,
-                start=(float(start[0]), float(start[1])),
-                preference=preference,
-                steps=steps,
-                final_x=(float(path[-1, b, 0]), float(path[-1, b, 1])),
-                final_losses=(float(final[0]), float(final[1])),
-                distance=distance,
-                nearest_x1=nearest_x1,
-                first_hit=first_hit_step(toy, losses[:, b]),
-                target_x1=toy.tchebycheff_target_x1(np.asarray(preference)),
-                trajectory=[tuple(map(float, p)) for p in path[::record_every, b]]
-                + [tuple(map(float, path[-1, b]))],
+            _scored_run(
+                toy, name, protocol, start, preference, losses[:, b], path[-1, b], trajectory
             )
         )
     return runs
