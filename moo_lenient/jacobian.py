@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from moo_lenient._validation import NonFiniteError, all_finite
+from moo_lenient._validation import all_finite, check_jacobian
 
 __all__ = [
     "MODES",
@@ -291,7 +291,7 @@ def blockwise_gramian(
                 offset += p.numel()
         if reduce is not None:
             reduce(jac)
-        _check_finite_rows(jac)
+        check_jacobian(jac)  # names the objective(s) not finite
         gram += gramian(jac).cpu()
         reached += hit
         del jac
@@ -326,7 +326,7 @@ def representation_gramian(
         finite = torch.isfinite(jac).all(dim=1)
         dropped = [int(i) for i in torch.nonzero(~finite).flatten()]
         jac[~finite] = 0.0
-    _check_finite_rows(jac)
+    check_jacobian(jac)  # names the objective(s) not finite
     return jac, (jac @ jac.T).cpu(), dropped
 
 
@@ -376,15 +376,6 @@ def _weighted_sum(terms: Sequence[tuple[float, Tensor]]) -> Tensor:
             term = loss * w
             total = term if total is None else total + term
     return torch.zeros(()) if total is None else total
-
-
-def _check_finite_rows(jac: Tensor) -> None:
-    if all_finite(jac):
-        return
-    finite = torch.isfinite(jac).all(dim=1)
-    if not bool(finite.all()):
-        bad = [int(i) for i in torch.nonzero(~finite).flatten()]
-        raise NonFiniteError(f"gradient of objective(s) {bad} is not finite (NaN or inf)")
 
 
 def _grad(
