@@ -291,11 +291,6 @@ def solve_epo_lp(
 
     Returns ``(β, optimal value on c, solver, relaxed)``.
     """
-    try:
-        from scipy.optimize import linprog
-    except ImportError as exc:  # pragma: no cover - scipy ships with the test and llm extras
-        raise ImportError("EPO solves a linear program with SciPy: pip install scipy") from exc
-
     objective, rows, rhs, restriction = epo_constraints(c, a, rl, mode, relax)
     m = c.shape[0]
     ca = c @ a
@@ -308,7 +303,7 @@ def solve_epo_lp(
             b_ub = np.append(b_ub, -restriction)
         if solver == "vertices":
             return vertex_lp(objective, -a_ub.reshape(-1, m), -b_ub.reshape(-1))
-        result = linprog(
+        result = _linprog()(
             -objective,
             A_ub=a_ub if a_ub.size else None,
             b_ub=b_ub if a_ub.size else None,
@@ -332,3 +327,15 @@ def solve_epo_lp(
     if beta is None:  # cannot happen in exact arithmetic: the MGDA weights are feasible
         beta, solver = min_norm_simplex(c), "mgda-fallback"
     return beta, float(objective @ beta), solver, relaxed
+
+
+def _linprog():
+    """SciPy's ``linprog`` (HiGHS), needed above ``VERTEX_MAX`` objectives only."""
+    try:
+        from scipy.optimize import linprog
+    except ImportError as exc:
+        raise ImportError(
+            f"EPO with more than {VERTEX_MAX} objectives solves its linear program with SciPy's "
+            'HiGHS: pip install scipy (or pip install "moo_lenient[bench]")'
+        ) from exc
+    return linprog

@@ -1,8 +1,5 @@
 import pytest
 
-pytest.importorskip("transformers", reason="the llm extra is not installed")
-pytest.importorskip("peft", reason="the llm extra is not installed")
-
 
 @pytest.fixture(scope="session")
 def tokenizer():

@@ -8,9 +8,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("transformers")
-pytest.importorskip("peft")
-
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "llm_cost.py"
 
 

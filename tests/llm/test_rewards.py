@@ -258,7 +258,6 @@ def test_embedding_default_encoder_real_minilm():
 @pytest.fixture(scope="module")
 def tiny_classifier():
     """A random 2-label GPT-2 classifier and a byte-level BPE tokenizer without a pad token."""
-    pytest.importorskip("transformers", reason="SequenceClassifierReward needs transformers")
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import GPT2Config, GPT2ForSequenceClassification, PreTrainedTokenizerFast
 

@@ -14,14 +14,14 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-trl = pytest.importorskip("trl")  # imported once here (~a few seconds)
-peft = pytest.importorskip("peft")
-datasets = pytest.importorskip("datasets")
-transformers = pytest.importorskip("transformers")
+import datasets
+import peft
+import transformers
+import trl
 
-from moo_lenient.llm.presets import build_tiny_model, build_tokenizer, load_prompts  # noqa: E402
-from moo_lenient.llm.trainer import preference_prefix  # noqa: E402
-from moo_lenient.llm.trl import (  # noqa: E402
+from moo_lenient.llm.presets import build_tiny_model, build_tokenizer, load_prompts
+from moo_lenient.llm.trainer import preference_prefix
+from moo_lenient.llm.trl import (
     ADVANTAGES_KEY,
     MOO_STATE_NAME,
     PREFERENCE_KEY,
