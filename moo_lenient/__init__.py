@@ -12,6 +12,7 @@ from moo_lenient.methods import (
     LinearScalarization,
     Method,
     PCGrad,
+    PreferenceIgnoredWarning,
     SmoothTchebycheff,
     available,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "Method",
     "MultiObjectiveOptimizer",
     "PCGrad",
+    "PreferenceIgnoredWarning",
     "SmoothTchebycheff",
     "StepInfo",
     "__version__",

@@ -87,6 +87,9 @@ class ObjectiveGradients:
         regularizer: per parameter, the plain gradient of the regularizer (or None).
         dropped: with ``drop_nonfinite``, the objectives whose gradient was not finite (their
             row is zero and they add nothing to ``other``).
+        unreached: the objectives that reach none of the shared parameters (no path in the
+            graph; their row is zero). Known from the sequential passes only: the batched
+            backward cannot tell, and leaves it empty.
     """
 
     shared: Tensor
@@ -94,6 +97,7 @@ class ObjectiveGradients:
     reached: list[bool]
     regularizer: list[Tensor | None] | None
     dropped: list[int] = field(default_factory=list)
+    unreached: list[int] = field(default_factory=list)
 
 
 def objective_gradients(
@@ -139,8 +143,11 @@ def objective_gradients(
     reached = [False] * len(params)
     n_calls = len(losses) + (regularizer is not None)
     dropped: list[int] = []
+    unreached: list[int] = []
     for k, loss in enumerate(losses):
         grads = _grad(loss, params, retain_graph=retain_graph or k < n_calls - 1)
+        if all(g is None for g in grads[:n_shared]):
+            unreached.append(k)
         if drop_nonfinite and not all(g is None or all_finite(g) for g in grads):
             dropped.append(k)
             continue
@@ -161,7 +168,7 @@ def objective_gradients(
             None if g is None else g.detach()
             for g in _grad(regularizer, params, retain_graph=retain_graph)
         ]
-    return ObjectiveGradients(jac, other_grads, reached, reg_grads, dropped)
+    return ObjectiveGradients(jac, other_grads, reached, reg_grads, dropped, unreached)
 
 
 class BatchedGradientWarning(RuntimeWarning):
@@ -306,12 +313,17 @@ def representation_gramian(
     weighted backward.
 
     Raises:
-        ValueError naming the objective(s) whose gradient is not finite (unless
-        ``drop_nonfinite``: their rows are then zero and they are listed).
+        ValueError naming the objective(s) whose loss does not depend on ``features`` (its row
+        would be zero: a min-norm method would put all the weight on it, another method would
+        silently weigh it as if it had no gradient), and naming the objective(s) whose gradient
+        is not finite (unless ``drop_nonfinite``: their rows are then zero and they are listed).
     """
     rows = []
-    for loss in losses:
+    unreached = []
+    for k, loss in enumerate(losses):
         grads = _grad(loss, features, retain_graph=True)
+        if all(g is None for g in grads):
+            unreached.append(k)
         rows.append(
             torch.cat(
                 [
@@ -319,6 +331,12 @@ def representation_gramian(
                     for z, g in zip(features, grads, strict=True)
                 ]
             )
+        )
+    if unreached:
+        raise ValueError(
+            f"the loss of objective(s) {unreached} does not depend on features= (no path in the "
+            "autograd graph from the features to it): pass the shared representation every "
+            "loss is computed from, e.g. the encoder's output of this very forward pass"
         )
     jac = torch.stack(rows)
     dropped: list[int] = []

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from moo_lenient import jacobian as jac_modes
+from moo_lenient._amp import LossScaler
 from moo_lenient._validation import (
     ArrayLike,
     NonFiniteError,
@@ -22,7 +23,7 @@ from moo_lenient._validation import (
     check_values,
 )
 from moo_lenient.jacobian import MODES, objective_gradients
-from moo_lenient.methods import Method, get
+from moo_lenient.methods import Method, PreferenceIgnoredWarning, get
 
 __all__ = ["MultiObjectiveOptimizer", "StepInfo"]
 
@@ -100,6 +101,7 @@ class _Accumulated:
     num_objectives: int = 0
     dropped: np.ndarray | None = None  # on_nonfinite="zero": objectives left out this step
     skip_reason: str | None = None  # on_nonfinite="skip": why this step will be skipped
+    overflow: bool = False  # grad_scaler: a scaled gradient overflowed (the step is skipped)
 
 
 class MultiObjectiveOptimizer:
@@ -139,7 +141,9 @@ class MultiObjectiveOptimizer:
         method: a :class:`~moo_lenient.methods.Method` instance or a registered name
             (``moo_lenient.available()``).
         preference: K non-negative numbers, not all zero (normalized to sum 1); default
-            uniform. ``step(..., preference=...)`` overrides it for one step.
+            uniform. ``step(..., preference=...)`` overrides it for one step. A non-uniform
+            preference given to a method that ignores it (MGDA, IMTL-G, FAMO: not
+            ``preference_aware``) warns once per optimizer (:class:`PreferenceIgnoredWarning`).
         total_steps: planned number of optimizer steps H, handed to methods with a
             ``horizon`` (PLC's decay and forecast).
         shared_params: the parameters whose per-objective gradients are aggregated; the
@@ -173,6 +177,16 @@ class MultiObjectiveOptimizer:
             other objectives' zero cotangents times inf are NaN); a non-finite regularizer is
             left out; where nothing is left (every objective, no earlier value, or a
             non-finite weighted gradient) the step is skipped as with ``"skip"``.
+        grad_scaler: a ``torch.amp.GradScaler`` for float16 autocast, owned by the optimizer
+            from then on (do not call its ``scale``/``step``/``update`` yourself): pass the
+            *unscaled* losses computed under ``torch.autocast(..., dtype=torch.float16)``; each
+            objective's backward is scaled, the Jacobian rows (and task-head and regularizer
+            gradients) are unscaled before the method sees them, a step whose scaled gradients
+            overflowed is skipped (``StepInfo.skipped``, reason "overflow", parameters and
+            method state unchanged) and ``scaler.update()`` is called once per step, as
+            ``scaler.step``/``update`` would. A non-finite gradient counts as an overflow (as
+            in torch); a non-finite loss value still follows ``on_nonfinite``. Its state is in
+            :meth:`state_dict`. ``params`` and ``params_batched`` modes only.
 
     **Micro-batches in the weighted-backward modes** (gramian, features, subset): the
     weights are known only at ``step()``, so each micro-batch's graph is kept until then and
@@ -194,6 +208,7 @@ class MultiObjectiveOptimizer:
         distributed: bool | None = None,
         process_group: Any = None,
         on_nonfinite: str = "raise",
+        grad_scaler: torch.amp.GradScaler | None = None,
     ) -> None:
         if not isinstance(optimizer, torch.optim.Optimizer):
             raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer)}")
@@ -219,7 +234,9 @@ class MultiObjectiveOptimizer:
                     f"total_steps={total_steps} disagrees with the method's horizon={horizon}"
                 )
         self.total_steps = total_steps
+        self._preference_warned = False
         self._preference = None if preference is None else self._check_preference_alone(preference)
+        self._warn_if_preference_ignored(self._preference)
         if not self.trainable_parameters():
             raise ValueError("the optimizer has no trainable parameters (empty parameter list)")
         self._shared_ids: set[int] | None = None
@@ -265,6 +282,16 @@ class MultiObjectiveOptimizer:
                 f"on_nonfinite must be one of {list(NONFINITE_POLICIES)}, got {on_nonfinite!r}"
             )
         self.on_nonfinite = on_nonfinite
+        self._scaler: LossScaler | None = None
+        if grad_scaler is not None:
+            if jacobian_mode not in ("params", "params_batched"):
+                raise ValueError(
+                    "grad_scaler is supported with jacobian_mode 'params' or 'params_batched' "
+                    f"(not {jacobian_mode!r}, whose weighted backward is not scaled yet); for "
+                    "that mode use bfloat16 autocast, which needs no scaler"
+                )
+            device = self.trainable_parameters()[0].device
+            self._scaler = LossScaler(grad_scaler, device)
         self._skipped = 0
         self._last_values: np.ndarray | None = None
         self._num_objectives: int | None = None
@@ -308,6 +335,7 @@ class MultiObjectiveOptimizer:
         w = self._check_preference_alone(value)
         if self._num_objectives is not None:
             w = check_preference(w, self._num_objectives)
+        self._warn_if_preference_ignored(w)
         self._preference = w
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
@@ -333,6 +361,7 @@ class MultiObjectiveOptimizer:
             "last_values": None
             if self._last_values is None
             else torch.from_numpy(self._last_values.copy()),
+            "grad_scaler": None if self._scaler is None else self._scaler.scaler.state_dict(),
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -356,6 +385,9 @@ class MultiObjectiveOptimizer:
             )
         self.optimizer.load_state_dict(state_dict["optimizer"])
         self.method.load_state_dict(state_dict["method"])
+        scaler_state = state_dict.get("grad_scaler")
+        if self._scaler is not None and scaler_state:
+            self._scaler.scaler.load_state_dict(scaler_state)
         self._step = int(state_dict["step"])
         self._num_objectives = k
         self._skipped = int(state_dict.get("skipped_steps", 0))
@@ -457,11 +489,15 @@ class MultiObjectiveOptimizer:
             pending = self._accumulate(items, values, regularizer, features)
             vals = pending.values
         pref = check_preference(self._preference if preference is None else preference, k)
+        if preference is not None:
+            self._warn_if_preference_ignored(pref)
         mask = np.ones(k, dtype=bool) if active is None else _check_active(active, k)
 
-        if distributed and self.on_nonfinite != "raise":
+        if distributed and (self.on_nonfinite != "raise" or self._scaler is not None):
             pending = self._agree_on_nonfinite(pending)
         if pending.skip_reason is not None:
+            if pending.overflow:  # the scaler backs off; nothing else changes
+                self._scaler.update(found_inf=True)
             return self._skip(pending, pref, pending.skip_reason)
         dropped = np.zeros(k, dtype=bool) if pending.dropped is None else pending.dropped
         if dropped.any():
@@ -485,6 +521,8 @@ class MultiObjectiveOptimizer:
             return self._skip(pending, pref, str(exc))
         if dropped.any():
             diagnostics = {**diagnostics, "nonfinite": [int(i) for i in np.flatnonzero(dropped)]}
+        if self._scaler is not None:
+            self._scaler.update(found_inf=False)
         info = StepInfo(
             weights=weights,
             diagnostics=diagnostics,
@@ -574,6 +612,27 @@ class MultiObjectiveOptimizer:
         shared = [p for p in params if id(p) in self._shared_ids]
         return shared, [p for p in params if id(p) not in self._shared_ids]
 
+    def _warn_if_preference_ignored(self, preference: np.ndarray | None) -> None:
+        """Warn once per optimizer when a non-uniform preference goes to a method that ignores
+        it (its properties do not claim ``preference_aware``)."""
+        if (
+            self._preference_warned
+            or preference is None
+            or "preference_aware" in self.method.properties
+            or float(np.ptp(preference)) <= 1e-12
+        ):
+            return
+        self._preference_warned = True
+        warnings.warn(
+            f"{self.method!r} ignores the preference (it is not preference_aware), so the "
+            f"non-uniform preference {np.round(preference, 4).tolist()} has no effect on its "
+            "steps; pick a preference-aware method (moo_lenient.available(), e.g. 'plc', "
+            "'epo', 'ls'), or silence PreferenceIgnoredWarning where a sweep passes a "
+            "preference to every method by design",
+            PreferenceIgnoredWarning,
+            stacklevel=3,
+        )
+
     @staticmethod
     def _check_preference_alone(preference: ArrayLike) -> np.ndarray:
         w = as_float64_vector(preference, "preference")
@@ -634,9 +693,15 @@ class MultiObjectiveOptimizer:
             raise NonFiniteError(
                 f"loss of objective(s) {bad} is not finite: {loss_values.tolist()}"
             )
-        if not any(loss.requires_grad for loss in items):
+        detached = [i for i, loss in enumerate(items) if not loss.requires_grad]
+        if detached:
+            what = "no loss requires grad" if len(detached) == k else "a loss is not attached"
             raise ValueError(
-                "no loss requires grad: were the losses computed under no_grad or detached?"
+                f"{what}: the loss of objective(s) {detached} is not attached to the autograd "
+                "graph (requires_grad is False: computed under torch.no_grad(), detached, or a "
+                "constant). Its gradient would count as zero, and a min-norm method would put "
+                "all the weight on it and take no step. Compute every loss from the model's "
+                "output (a loss whose gradient is zero but that is attached is fine)"
             )
         vals = loss_values if values is None else check_values(values, k, "values")
         if regularizer is not None:
@@ -655,8 +720,8 @@ class MultiObjectiveOptimizer:
         pending = self._pending
         if pending is not None and (pending.params != ids or pending.num_objectives != k):
             raise RuntimeError("the parameters or K changed between backward() calls of one step")
-        if pending is not None and pending.skip_reason is not None:
-            return self._poisoned(pending.skip_reason, k, vals)  # the step is skipped anyway
+        if pending is not None and pending.skip_reason is not None:  # skipped anyway
+            return self._poisoned(pending.skip_reason, k, vals, overflow=pending.overflow)
         if bad:
             reason = f"loss of objective(s) {bad} is not finite: {loss_values.tolist()}"
             if policy == "skip" or self._last_values is None or len(bad) == k:
@@ -697,7 +762,17 @@ class MultiObjectiveOptimizer:
         dropped = list(bad)
         mode = self.jacobian_mode
         if mode in ("params", "params_batched"):
-            grads = self._objective_gradients(items, shared, other, regularizer, drop)
+            if self._scaler is not None and self._scaler.enabled:
+                grads = self._scaled_gradients(items, shared, other, regularizer)
+                if grads is None:
+                    scale = 1 / self._scaler.inverse()
+                    reason = (
+                        f"overflow: a gradient scaled by the GradScaler's {scale:g} is not "
+                        "finite; the step is skipped and the scale backs off"
+                    )
+                    return self._poisoned(reason, k, vals, overflow=True)
+            else:
+                grads = self._objective_gradients(items, shared, other, regularizer, drop)
             dropped += grads.dropped
             check_jacobian(grads.shared)  # names the objective(s) whose gradient is not finite
             reg_grads = grads.regularizer
@@ -725,6 +800,13 @@ class MultiObjectiveOptimizer:
                 sub = objective_gradients(
                     items, self._subset, retain_graph=True, drop_nonfinite=drop
                 )
+                if sub.unreached:
+                    raise ValueError(
+                        f"the loss of objective(s) {sub.unreached} does not depend on any of "
+                        "subset_params: the weights come from the subset's Jacobian, where "
+                        "its row would be zero; pick a subset every objective reaches (e.g. "
+                        "the shared layers or the adapters of the shared model)"
+                    )
                 subset_jac = check_jacobian(sub.shared)
                 dropped += sub.dropped
             elif mode == "features":
@@ -764,9 +846,11 @@ class MultiObjectiveOptimizer:
             dropped=_or_masks(pending.dropped, new.dropped),
         )
 
-    def _poisoned(self, reason: str, k: int, vals: np.ndarray) -> _Accumulated:
-        """An accumulator whose step will be skipped (``on_nonfinite``), counting this
-        micro-batch; no gradient is kept."""
+    def _poisoned(
+        self, reason: str, k: int, vals: np.ndarray, overflow: bool = False
+    ) -> _Accumulated:
+        """An accumulator whose step will be skipped (``on_nonfinite``, or a ``grad_scaler``
+        overflow), counting this micro-batch; no gradient is kept."""
         pending = self._pending
         count = 1 if pending is None else pending.count + 1
         shared, other = self._split_params()
@@ -781,6 +865,7 @@ class MultiObjectiveOptimizer:
             ids,
             num_objectives=k,
             skip_reason=reason,
+            overflow=overflow,
         )
 
     def _check_features(self, features: Tensor | Sequence[Tensor] | None) -> list[Tensor]:
@@ -799,6 +884,29 @@ class MultiObjectiveOptimizer:
                 "features must be a tensor (or tensors) in the losses' graph that requires grad"
             )
         return feats
+
+    def _scaled_gradients(
+        self,
+        items: list[Tensor],
+        shared: list[Tensor],
+        other: list[Tensor],
+        reg: Tensor | None,
+    ) -> jac_modes.ObjectiveGradients | None:
+        """The gradients of the losses scaled by the GradScaler's S, unscaled (times 1/S, in
+        the gradients' dtype: exact for a power-of-two S); None if a scaled one overflowed."""
+        scaler = self._scaler
+        grads = self._objective_gradients(
+            [scaler.scale(loss) for loss in items], shared, other, scaler.scale(reg)
+        )
+        every = [grads.shared, *grads.other, *(grads.regularizer or [])]
+        if not all(g is None or all_finite(g) for g in every):
+            return None
+        inv = scaler.inverse()
+        grads.shared.mul_(inv)
+        grads.other = [None if g is None else g * inv for g in grads.other]
+        if grads.regularizer is not None:
+            grads.regularizer = [None if g is None else g * inv for g in grads.regularizer]
+        return grads
 
     def _objective_gradients(
         self,
@@ -907,14 +1015,17 @@ class MultiObjectiveOptimizer:
     def _agree_on_nonfinite(self, pending: _Accumulated) -> _Accumulated:
         """Every rank skips if one does, and leaves out every objective one leaves out."""
         k = pending.num_objectives
-        flags = torch.zeros(k + 1, dtype=torch.float64)
+        flags = torch.zeros(k + 2, dtype=torch.float64)
         flags[0] = pending.skip_reason is not None
+        flags[1] = pending.overflow
         if pending.dropped is not None:
-            flags[1:] = torch.from_numpy(pending.dropped.astype(np.float64))
+            flags[2:] = torch.from_numpy(pending.dropped.astype(np.float64))
         self._all_reduce_sum(flags)
+        if flags[1] > 0 and not pending.overflow:  # every rank backs its scaler off alike
+            return replace(pending, skip_reason="overflow on another process", overflow=True)
         if flags[0] > 0 and pending.skip_reason is None:
             return replace(pending, skip_reason="another process's step was not finite")
-        dropped = (flags[1:] > 0).numpy()
+        dropped = (flags[2:] > 0).numpy()
         return replace(pending, dropped=dropped if dropped.any() else None)
 
     def _is_distributed(self) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -20,7 +21,15 @@ import numpy as np
 import torch
 
 from moo_lenient.bench.suites import lower_bounds
-from moo_lenient.methods import MGDA, PLC, LinearScalarization, Method, PCGrad, get
+from moo_lenient.methods import (
+    MGDA,
+    PLC,
+    LinearScalarization,
+    Method,
+    PCGrad,
+    PreferenceIgnoredWarning,
+    get,
+)
 from moo_lenient.optimizer import MultiObjectiveOptimizer
 from moo_lenient.problems.toy import PROTOCOLS, CAGradToy
 
@@ -103,11 +112,13 @@ def run_toy(
     steps = proto.steps if steps is None else int(steps)
     toy = CAGradToy(proto.scale)
     x = torch.nn.Parameter(torch.tensor(start, dtype=torch.float64))
-    opt = MultiObjectiveOptimizer(
-        torch.optim.Adam([x], lr=1e-3),
-        method=VARIANTS[method][1](toy, steps),
-        preference=list(preference),
-    )
+    with warnings.catch_warnings():  # every variant gets the preference, by design
+        warnings.simplefilter("ignore", PreferenceIgnoredWarning)
+        opt = MultiObjectiveOptimizer(
+            torch.optim.Adam([x], lr=1e-3),
+            method=VARIANTS[method][1](toy, steps),
+            preference=list(preference),
+        )
     losses = np.empty((steps + 1, 2))
     trajectory = []
     for t in range(steps):

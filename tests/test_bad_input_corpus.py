@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from moo_lenient import MultiObjectiveOptimizer, metrics
+from moo_lenient import MultiObjectiveOptimizer, PreferenceIgnoredWarning, metrics
 from moo_lenient._validation import NonFiniteError
 from moo_lenient.cli import main as cli_main
 from moo_lenient.methods import get
@@ -104,6 +104,16 @@ OPTIMIZER_CASES: dict[str, tuple[Callable[[Rig], object], type, str]] = {
         lambda r: r.opt.step([loss.detach() for loss in r.losses()]),
         ValueError,
         "no loss requires grad",
+    ),
+    "a detached loss beside attached ones": (
+        lambda r: r.opt.step([r.losses()[0], r.losses()[1].detach(), r.losses()[2]]),
+        ValueError,
+        r"objective\(s\) \[1\] is not attached",
+    ),
+    "a constant loss beside attached ones": (
+        lambda r: r.opt.step([*r.losses()[:2], torch.tensor(1.0)]),
+        ValueError,
+        r"objective\(s\) \[2\] is not attached",
     ),
     "graph reused": (lambda r: r.opt.step(r.used), RuntimeError, "graph was already used"),
     "values length": (lambda r: r.opt.step(r.losses(), values=[1.0, 2.0]), ValueError, "values"),
@@ -248,6 +258,20 @@ CONSTRUCTION_CASES: dict[str, tuple[Callable[[], object], type, str]] = {
     "FAMO non-positive beta": (lambda: get("famo", beta=0.0), ValueError, "beta"),
     "EPO non-positive eps": (lambda: get("epo", eps=0.0), ValueError, "eps"),
     "PCGrad bad seed": (lambda: get("pcgrad", seed="x"), ValueError, "seed must be"),
+    "grad_scaler not a GradScaler": (
+        lambda: MultiObjectiveOptimizer(torch.optim.SGD(_params(), lr=0.1), grad_scaler=2.0**16),
+        TypeError,
+        "grad_scaler must be a torch.amp.GradScaler",
+    ),
+    "grad_scaler in a weighted-backward mode": (
+        lambda: MultiObjectiveOptimizer(
+            torch.optim.SGD(_params(), lr=0.1),
+            jacobian_mode="gramian",
+            grad_scaler=torch.amp.GradScaler("cpu"),
+        ),
+        ValueError,
+        "grad_scaler is supported with jacobian_mode 'params' or 'params_batched'",
+    ),
 }
 
 
@@ -255,6 +279,107 @@ CONSTRUCTION_CASES: dict[str, tuple[Callable[[], object], type, str]] = {
 def test_construction_case_fails_cleanly(case):
     action, error, message = CONSTRUCTION_CASES[case]
     with pytest.raises(error, match=message):
+        action()
+
+
+def mode_rig(mode: str) -> Rig:
+    """A 3-objective rig in the features or subset mode: w is shared (the features are
+    ``w * 1``, the subset is [w]), v is a second parameter only the ``head`` loss reaches."""
+    torch.manual_seed(0)
+    w = torch.nn.Parameter(torch.randn(4))
+    v = torch.nn.Parameter(torch.randn(4))
+    kw = {"subset_params": [w]} if mode == "subset" else {}
+    opt = MultiObjectiveOptimizer(
+        torch.optim.Adam([w, v], lr=0.1), "mgda", jacobian_mode=mode, **kw
+    )
+    r = Rig(w, opt)
+    r.v = v
+    z = w * 1.0
+    opt.step([((z * v - i) ** 2).sum() for i in range(3)], **_features(mode, z))
+    return r
+
+
+def _features(mode: str, z: torch.Tensor) -> dict:
+    return {"features": z} if mode == "features" else {}
+
+
+def _features_step(r: Rig, losses: Callable[[torch.Tensor], list[torch.Tensor]]):
+    """A features-mode step on the features z = w * 1 with the losses built from z."""
+    z = r.w * 1.0
+    return r.opt.step(losses(z), features=z)
+
+
+MODE_CASES: dict[str, tuple[str, Callable[[Rig], object], type, str]] = {
+    "features the losses do not depend on": (
+        "features",
+        lambda r: r.opt.step(
+            [((r.w * r.v - i) ** 2).sum() for i in range(3)],
+            features=torch.randn(4, requires_grad=True),
+        ),
+        ValueError,
+        r"objective\(s\) \[0, 1, 2\] does not depend on features",
+    ),
+    "features one loss does not depend on": (
+        "features",
+        lambda r: _features_step(r, lambda z: [((z - 1) ** 2).sum(), (r.v**2).sum(), z.sum()]),
+        ValueError,
+        r"objective\(s\) \[1\] does not depend on features",
+    ),
+    "subset_params a loss does not reach": (
+        "subset",
+        lambda r: r.opt.step([((r.w - 1) ** 2).sum(), (r.v**2).sum(), (r.w**2).sum()]),
+        ValueError,
+        r"objective\(s\) \[1\] does not depend on any of subset_params",
+    ),
+    "a detached loss in the features mode": (
+        "features",
+        lambda r: _features_step(r, lambda z: [(z**2).sum(), (z**2).sum().detach(), z.sum()]),
+        ValueError,
+        r"objective\(s\) \[1\] is not attached",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(MODE_CASES))
+def test_mode_case_fails_cleanly_and_changes_nothing(case):
+    mode, action, error, message = MODE_CASES[case]
+    r = mode_rig(mode)
+    params = [r.w.detach().clone(), r.v.detach().clone()]
+    grads = [r.w.grad.clone(), r.v.grad.clone()]
+    state = copy.deepcopy(r.opt.state_dict())
+    with pytest.raises(error, match=message):
+        action(r)
+    assert all(torch.equal(p, q) for p, q in zip((r.w, r.v), params, strict=True))
+    assert all(torch.equal(p.grad, g) for p, g in zip((r.w, r.v), grads, strict=True))
+    assert _same(r.opt.state_dict(), state)
+
+
+#: Silent no-ops that now warn (the call still works: the method ignores the preference).
+WARNING_CASES: dict[str, tuple[Callable[[], object], type, str]] = {
+    "non-uniform preference to MGDA": (
+        lambda: MultiObjectiveOptimizer(
+            torch.optim.SGD(_params(), lr=0.1), "mgda", preference=[0.7, 0.3]
+        ),
+        PreferenceIgnoredWarning,
+        "MGDA.*ignores the preference",
+    ),
+    "per-step preference to FAMO": (
+        lambda: rig("famo").opt.step(rig("famo").losses(), preference=[0.2, 0.2, 0.6]),
+        PreferenceIgnoredWarning,
+        "FAMO.*ignores the preference",
+    ),
+    "preference set on an IMTL-G optimizer": (
+        lambda: setattr(rig("imtlg").opt, "preference", [0.5, 0.4, 0.1]),
+        PreferenceIgnoredWarning,
+        "IMTLG.*ignores the preference",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(WARNING_CASES))
+def test_warning_case_warns(case):
+    action, warning, message = WARNING_CASES[case]
+    with pytest.warns(warning, match=message):
         action()
 
 
@@ -355,6 +480,15 @@ def test_cli_case_exits_2_with_a_message_and_no_traceback(case, capsys):
 
 def test_the_corpus_has_at_least_forty_cases():
     total = sum(
-        len(c) for c in (OPTIMIZER_CASES, CONSTRUCTION_CASES, METHOD_CASES, METRIC_CASES, CLI_CASES)
+        len(c)
+        for c in (
+            OPTIMIZER_CASES,
+            CONSTRUCTION_CASES,
+            MODE_CASES,
+            WARNING_CASES,
+            METHOD_CASES,
+            METRIC_CASES,
+            CLI_CASES,
+        )
     )
-    assert total >= 40
+    assert total >= 80

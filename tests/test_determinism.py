@@ -14,6 +14,10 @@ import moo_lenient
 from moo_lenient import MultiObjectiveOptimizer
 from moo_lenient.methods import get
 
+# Every registered method runs with the same non-uniform preference; MGDA, IMTL-G and FAMO
+# ignore it by design (they warn once, PreferenceIgnoredWarning), which is not what this tests.
+pytestmark = pytest.mark.filterwarnings("ignore::moo_lenient.PreferenceIgnoredWarning")
+
 METHODS = moo_lenient.available()
 STEPS, SPLIT = 6, 3
 

@@ -21,6 +21,10 @@ import torch.multiprocessing as mp
 from moo_lenient import MultiObjectiveOptimizer
 from moo_lenient.methods import get
 
+# PLC, MGDA and UPGrad run with the same non-uniform preference; MGDA, IMTL-G and FAMO
+# ignore it by design (they warn once, PreferenceIgnoredWarning), which is not what this tests.
+pytestmark = pytest.mark.filterwarnings("ignore::moo_lenient.PreferenceIgnoredWarning")
+
 MODES = ("params", "params_batched", "gramian", "features", "subset")
 METHODS = ("plc", "mgda", "upgrad")
 STEPS = 3

@@ -12,6 +12,10 @@ from moo_lenient import MultiObjectiveOptimizer
 from moo_lenient._validation import NonFiniteError
 from moo_lenient.methods import get
 
+# The methods run with the same non-uniform preference; MGDA, IMTL-G and FAMO
+# ignore it by design (they warn once, PreferenceIgnoredWarning), which is not what this tests.
+pytestmark = pytest.mark.filterwarnings("ignore::moo_lenient.PreferenceIgnoredWarning")
+
 MODES = ("params", "params_batched", "gramian", "features", "subset")
 
 

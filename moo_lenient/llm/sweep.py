@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -29,6 +30,7 @@ from moo_lenient.llm.rewards import (
 )
 from moo_lenient.llm.tabular import train_tabular
 from moo_lenient.llm.trainer import AlignConfig, MultiObjectiveAligner, preference_prefix
+from moo_lenient.methods import PreferenceIgnoredWarning
 
 __all__ = [
     "REWARDS",
@@ -154,36 +156,40 @@ def align_sweep(
         iterator = tqdm(runs, desc="align-sweep", unit="run")
     lm = {m: np.zeros((seeds, len(prefs), len(rewards))) for m in methods}
     seconds: dict[str, float] = dict.fromkeys(methods, 0.0)
-    for method, s, i in iterator:
-        began = time.perf_counter()
-        _, scores = align_run(
-            method,
-            prefs[i],
-            rewards=rewards,
-            steps=steps,
-            seed=s,
-            eval_prompts=eval_prompts,
-            config=config,
-            model_path=model_path,
-        )
-        seconds[method] += time.perf_counter() - began
-        lm[method][s - seed, i] = scores
-    tab = {}
-    if len(rewards) in (2, 3):
-        tab = {
-            m: np.array(
-                [
-                    [
-                        train_tabular(
-                            m, w, num_objectives=len(rewards), steps=tabular_steps, seed=s
-                        ).expected_rewards
-                        for w in prefs
-                    ]
-                    for s in seed_list
-                ]
+    # Every method gets every preference by design, the preference-free baselines (MGDA)
+    # included: their PreferenceIgnoredWarning says nothing the sweep does not know.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PreferenceIgnoredWarning)
+        for method, s, i in iterator:
+            began = time.perf_counter()
+            _, scores = align_run(
+                method,
+                prefs[i],
+                rewards=rewards,
+                steps=steps,
+                seed=s,
+                eval_prompts=eval_prompts,
+                config=config,
+                model_path=model_path,
             )
-            for m in methods
-        }
+            seconds[method] += time.perf_counter() - began
+            lm[method][s - seed, i] = scores
+        tab = {}
+        if len(rewards) in (2, 3):
+            tab = {
+                m: np.array(
+                    [
+                        [
+                            train_tabular(
+                                m, w, num_objectives=len(rewards), steps=tabular_steps, seed=s
+                            ).expected_rewards
+                            for w in prefs
+                        ]
+                        for s in seed_list
+                    ]
+                )
+                for m in methods
+            }
     result = {
         "methods": list(methods),
         "rewards": list(rewards),

@@ -8,7 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from moo_lenient.methods.aligned_mtl import AlignedMTL
-from moo_lenient.methods.base import PROPERTIES, AggregationResult, Method
+from moo_lenient.methods.base import (
+    PROPERTIES,
+    AggregationResult,
+    Method,
+    PreferenceIgnoredWarning,
+)
 from moo_lenient.methods.cagrad import CAGrad
 from moo_lenient.methods.dualproj import DualProj
 from moo_lenient.methods.epo import EPO
@@ -70,6 +75,7 @@ __all__ = [
     "Method",
     "NashMTL",
     "PCGrad",
+    "PreferenceIgnoredWarning",
     "SmoothTchebycheff",
     "UPGrad",
     "available",

@@ -33,6 +33,16 @@ PROPERTIES = frozenset(
 )
 
 
+class PreferenceIgnoredWarning(UserWarning):
+    """A non-uniform preference was given to a method that ignores the preference (one whose
+    ``properties`` do not claim ``preference_aware``: MGDA, IMTL-G, FAMO).
+
+    :class:`~moo_lenient.MultiObjectiveOptimizer` warns once per optimizer. Code that passes a
+    preference to every method by design (a preference sweep with preference-free baselines)
+    silences it: ``warnings.simplefilter("ignore", PreferenceIgnoredWarning)``.
+    """
+
+
 @dataclass(frozen=True)
 class AggregationResult:
     """What a method returns for one Jacobian.

@@ -78,7 +78,9 @@ class FAMO(Method):
     lower bound. Values below ``min_losses`` raise ``ValueError`` before anything changes.
 
     **Preference.** Ignored (validated, not used): FAMO's target is an equal rate of decrease
-    of every log-loss, and the paper has no preference. Not ``preference_aware``.
+    of every log-loss, and the paper has no preference. Not ``preference_aware``: given a
+    non-uniform preference, :class:`~moo_lenient.MultiObjectiveOptimizer` warns once
+    (:class:`~moo_lenient.PreferenceIgnoredWarning`).
 
     **Inactive objectives** (``aggregate_active``): they get weight 0 and the others share the
     weights :math:`c\, z_k / D_k` (c over the active ones); the logit update of that step

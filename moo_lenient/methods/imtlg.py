@@ -56,7 +56,9 @@ class IMTLG(Method):
 
     **Preference.** Ignored: IMTL-G is impartial by design (equal projections, no trade-off
     parameter), and TorchJD's IMTLG has none either. (Asking for projections proportional to
-    the preference would be a new method, not IMTL-G.)
+    the preference would be a new method, not IMTL-G.) Given a non-uniform preference,
+    :class:`~moo_lenient.MultiObjectiveOptimizer` warns once
+    (:class:`~moo_lenient.PreferenceIgnoredWarning`).
 
     Diagnostics: ``projections`` (float64 tensor (K,), :math:`\langle d, u_k\rangle` in gradient
     units; 0 for a zero gradient) and ``weight_sum`` (:math:`\mathbf 1^\top v` at unit scale; its

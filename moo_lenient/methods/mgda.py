@@ -29,7 +29,9 @@ class MGDA(Method):
 
     **Preference.** Not used: MGDA's direction is determined by the gradients alone (the
     published algorithm has no preference). A preference passed to it is validated and
-    ignored, so MGDA can run in preference sweeps as a preference-free baseline.
+    ignored, so MGDA can run in preference sweeps as a preference-free baseline; given a
+    non-uniform one, :class:`~moo_lenient.MultiObjectiveOptimizer` warns once
+    (:class:`~moo_lenient.PreferenceIgnoredWarning`), which sweeps silence.
 
     Diagnostics: ``direction_sq_norm`` (:math:`\alpha^\top G \alpha`, in gradient units²).
     """

@@ -3,13 +3,16 @@ import json
 import numpy as np
 import pytest
 
+from moo_lenient import PreferenceIgnoredWarning
 from moo_lenient.cli import main
 
 
 def test_align_writes_log_checkpoint_and_result(tmp_path, capsys):
     out = tmp_path / "run"
-    rc = main(["align", "--method", "mgda", "--preference", "0.7,0.3", "--steps", "2",
-               "--eval-prompts", "2", "--out", str(out), "--no-progress"])  # fmt: skip
+    # a single run of a preference-free method under a preference says so
+    with pytest.warns(PreferenceIgnoredWarning, match="MGDA"):
+        rc = main(["align", "--method", "mgda", "--preference", "0.7,0.3", "--steps", "2",
+                   "--eval-prompts", "2", "--out", str(out), "--no-progress"])  # fmt: skip
     assert rc == 0
     result = json.loads((out / "result.json").read_text())
     assert result["method"] == "mgda" and result["preference"] == [0.7, 0.3]

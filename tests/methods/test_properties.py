@@ -147,6 +147,18 @@ def test_preference_changes_the_direction(name):
     assert not torch.allclose(a, b)
 
 
+@pytest.mark.parametrize("name", [n for n in FACTORIES if "preference_aware" not in CLAIMS[n]])
+def test_methods_not_preference_aware_ignore_the_preference(name):
+    """The claim behind PreferenceIgnoredWarning: without ``preference_aware`` a method gives
+    the same weights whatever the preference."""
+    jac = random_jacobian(3, 6, seed=5)
+    losses = [1.0, 2.0, 0.5]
+    a = FACTORIES[name](3)(jac, preference=[0.7, 0.2, 0.1], losses=losses)
+    b = FACTORIES[name](3)(jac, losses=losses)
+    # same operations on the same inputs (the preference is never read): bit-identical
+    torch.testing.assert_close(a.weights, b.weights, rtol=0, atol=0)
+
+
 @pytest.mark.parametrize("name", list(FACTORIES))
 def test_single_objective_follows_its_gradient(name):
     jac = random_jacobian(1, 5, seed=2)
