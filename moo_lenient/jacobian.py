@@ -87,9 +87,9 @@ class ObjectiveGradients:
         regularizer: per parameter, the plain gradient of the regularizer (or None).
         dropped: with ``drop_nonfinite``, the objectives whose gradient was not finite (their
             row is zero and they add nothing to ``other``).
-        unreached: the objectives that reach none of the shared parameters (no path in the
-            graph; their row is zero). Known from the sequential passes only: the batched
-            backward cannot tell, and leaves it empty.
+        unreached: the objectives whose loss requires grad but reaches none of the shared
+            parameters (no path in the graph; their row is zero). Known from the sequential
+            passes only: the batched backward cannot tell, and leaves it empty.
     """
 
     shared: Tensor
@@ -146,7 +146,7 @@ def objective_gradients(
     unreached: list[int] = []
     for k, loss in enumerate(losses):
         grads = _grad(loss, params, retain_graph=retain_graph or k < n_calls - 1)
-        if all(g is None for g in grads[:n_shared]):
+        if loss.requires_grad and all(g is None for g in grads[:n_shared]):
             unreached.append(k)
         if drop_nonfinite and not all(g is None or all_finite(g) for g in grads):
             dropped.append(k)
@@ -313,16 +313,17 @@ def representation_gramian(
     weighted backward.
 
     Raises:
-        ValueError naming the objective(s) whose loss does not depend on ``features`` (its row
-        would be zero: a min-norm method would put all the weight on it, another method would
-        silently weigh it as if it had no gradient), and naming the objective(s) whose gradient
-        is not finite (unless ``drop_nonfinite``: their rows are then zero and they are listed).
+        ValueError naming the objective(s) whose loss is in the graph (requires grad) but does
+        not depend on ``features`` (its row would be zero: a min-norm method would put all the
+        weight on it, another would silently weigh it as if it had no gradient), and naming
+        the objective(s) whose gradient is not finite (unless ``drop_nonfinite``: their rows
+        are then zero and they are listed).
     """
     rows = []
     unreached = []
     for k, loss in enumerate(losses):
         grads = _grad(loss, features, retain_graph=True)
-        if all(g is None for g in grads):
+        if loss.requires_grad and all(g is None for g in grads):
             unreached.append(k)
         rows.append(
             torch.cat(

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from moo_lenient import PreferenceIgnoredWarning
 from moo_lenient.llm.evaluation import front_metrics, preference_trend
 from moo_lenient.llm.tabular import reward_table, train_tabular
 
@@ -25,8 +26,10 @@ def test_preference_steers_the_rewards(method):
 
 
 def test_mgda_ignores_the_preference():
-    a = train_tabular("mgda", PREFS[0], steps=100).expected_rewards
-    b = train_tabular("mgda", PREFS[2], steps=100).expected_rewards
+    with pytest.warns(PreferenceIgnoredWarning, match="MGDA"):  # and says so
+        a = train_tabular("mgda", PREFS[0], steps=100).expected_rewards
+    with pytest.warns(PreferenceIgnoredWarning, match="MGDA"):
+        b = train_tabular("mgda", PREFS[2], steps=100).expected_rewards
     np.testing.assert_allclose(a, b)
 
 
