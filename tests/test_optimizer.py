@@ -5,10 +5,12 @@ from __future__ import annotations
 import copy
 import io
 
+import numpy as np
 import pytest
 import torch
 
 from moo_lenient import MGDA, PLC, LinearScalarization, MultiObjectiveOptimizer, PCGrad, available
+from tests.tolerances import trajectory_atol
 
 METHODS = {
     "ls": LinearScalarization,
@@ -117,24 +119,39 @@ def test_resume_from_state_dict_is_exact(method):
 @pytest.mark.parametrize("method", list(METHODS))
 def test_accumulation_over_micro_batches_equals_one_large_batch(method):
     x, y = two_task_data(n=64)
-    big, small = make_model(), make_model()
-    opt_big = MultiObjectiveOptimizer(
-        torch.optim.Adam(big.parameters(), lr=1e-2), METHODS[method]()
-    )
+    infos = []
+
+    def run(perturb):  # one large batch per step: the reference, and its probes
+        big = make_model()
+        opt_big = MultiObjectiveOptimizer(
+            torch.optim.Adam(big.parameters(), lr=1e-2), METHODS[method]()
+        )
+        for _ in range(3):
+            losses = losses_of(big, x, y)
+            info = opt_big.step(losses if perturb is None else perturb(losses))
+            if perturb is None:
+                infos.append(info)
+        return torch.cat([p.detach().reshape(-1) for p in big.parameters()]).numpy()
+
+    reference = run(None)
+    small = make_model()
     opt_small = MultiObjectiveOptimizer(
         torch.optim.Adam(small.parameters(), lr=1e-2), METHODS[method]()
     )
-    for _ in range(3):
-        info_big = opt_big.step(losses_of(big, x, y))
+    for info_big in infos:
         for chunk in range(4):
             part = slice(chunk * 16, (chunk + 1) * 16)
             opt_small.backward([loss / 4 for loss in losses_of(small, x[part], y[part])])
         info_small = opt_small.step()
-        assert info_small.microbatches == 4 and opt_small.step_count == opt_big.step_count
+        assert info_small.microbatches == 4 and opt_small.step_count == info_big.step + 1
         torch.testing.assert_close(info_small.values, info_big.values)
         torch.testing.assert_close(info_small.weights, info_big.weights)
-    for a, b in zip(params_of(big), params_of(small), strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    # Four means over 16 examples, divided by 4 and accumulated, vs one mean over 64 (sums of
+    # 64 terms in another order), then 3 Adam steps, which normalize the gradients and can
+    # amplify the difference: trajectory_atol measures that on the reference run.
+    atol = trajectory_atol(run, reference, n_terms=64, steps=3)
+    flat = torch.cat([p.detach().reshape(-1) for p in small.parameters()]).numpy()
+    np.testing.assert_allclose(flat, reference, rtol=0, atol=atol)
 
 
 def test_step_with_losses_is_backward_then_step():

@@ -55,6 +55,7 @@ def test_observe_forwards_the_post_step_values_to_the_method():
         losses = losses_of(model, x[batch], y[batch])
         info = opt.step(losses)
         expected = twin(torch.eye(2, dtype=torch.float64), losses=info.values)
+        # FAMO's weights and logits depend on the values only: the same operations as the twin
         torch.testing.assert_close(info.weights, expected.weights, rtol=1e-15, atol=0)
         assert info.diagnostics["updated"] is False  # observe() updated the logits already
         with torch.no_grad():

@@ -142,7 +142,7 @@ def test_ci_runs_readme_test_command_in_a_new_venv():
     body = "\n".join(code)
     assert re.search(r"-m venv \"\$work/venv\"", body), "CI must make a new venv every run"
     assert "mktemp -d" in body and "--system-site-packages" not in body
-    assert 'cmd=$(python .ci/readme_command.py test)' in body
+    assert "cmd=$(python .ci/readme_command.py test)" in body
     assert 'bash -c "$cmd"' in body
     assert "set -euo pipefail" in body
 

@@ -9,6 +9,7 @@ from moo_lenient.bench.engine import batch_jacobian, box_aware, run_batch
 from moo_lenient.methods import MGDA, PLC, PCGrad
 from moo_lenient.problems import ZDT1
 from moo_lenient.problems.barrier import Barrier
+from tests.tolerances import rtol, trajectory_atol
 
 FACTORIES = {
     "plc": lambda: PLC(horizon=150, ideal=[0.0, 0.0], nadir=[2.0, 2.0]),
@@ -18,31 +19,52 @@ FACTORIES = {
 }
 
 
+# every run gets its preference, MGDA's too (it ignores it by design, and warns once)
+@pytest.mark.filterwarnings("ignore::moo_lenient.PreferenceIgnoredWarning")
 @pytest.mark.parametrize("name", list(FACTORIES))
 def test_batched_runs_equal_one_optimizer_per_run(name):
     problem = Barrier(2)  # the box is never reached from these starts in 150 steps
     starts = problem.initial(3, torch.Generator().manual_seed(0))
     prefs = np.array([[0.2, 0.8], [0.5, 0.5], [0.9, 0.1]])
     batched = run_batch(problem, FACTORIES[name], prefs, starts, 150, 1e-2)
-    for b in range(3):
-        x = torch.nn.Parameter(starts[b].clone())
-        opt = MultiObjectiveOptimizer(
-            torch.optim.Adam([x], lr=1e-2), method=FACTORIES[name](), preference=prefs[b]
-        )
-        for _ in range(150):
-            opt.step(list(problem(x)))
-        np.testing.assert_allclose(batched.final_x[b], x.detach().numpy(), rtol=0, atol=1e-10)
+
+    def run(perturb):  # one optimizer per run: the reference, and (perturbed) its probes
+        ends = []
+        for b in range(3):
+            x = torch.nn.Parameter(starts[b].clone())
+            opt = MultiObjectiveOptimizer(
+                torch.optim.Adam([x], lr=1e-2), method=FACTORIES[name](), preference=prefs[b]
+            )
+            for _ in range(150):
+                losses = list(problem(x))
+                opt.step(losses if perturb is None else perturb(losses))
+            ends.append(x.detach().numpy())
+        return np.stack(ends)
+
+    reference = run(None)
+    # The engine orders the Gramian, the weighted sum and the Adam update differently from the
+    # optimizer (batched einsum vs one run): rounding differences (sums of n = K = 2 terms per
+    # step) that 150 steps near Pareto-stationary points amplify; trajectory_atol measures that
+    # amplification on the reference run itself (with PCGrad's seeded projections the same).
+    atol = trajectory_atol(run, reference, n_terms=2, steps=150)
+    np.testing.assert_allclose(batched.final_x, reference, rtol=0, atol=atol)
 
 
 def test_batch_jacobian_rows_are_per_run_gradients():
     problem = ZDT1(4)
     x = torch.rand(3, 4, dtype=torch.float64, requires_grad=True)
     jac = batch_jacobian(problem(x), x)
+    # Batched (vectorized) vs one-row backward passes: g's 3-term sum, then f1 / g, the square
+    # root and the products of ZDT1's gradient (about 6 stages; its entries are 1, 0 or sums of
+    # terms of one sign, so the bound holds entrywise), where only h = 1 - √(f1 / g) cancels,
+    # by 1 / h.
+    f1, g = x[:, 0].detach(), 1 + 9 * x[:, 1:].detach().sum(-1) / 3
+    tol = rtol(3, steps=6, cond=float((1 / (1 - (f1 / g).sqrt())).max()))
     for b in range(3):
         xb = x[b].detach().requires_grad_(True)
         for k in range(2):
             (g,) = torch.autograd.grad(problem(xb)[k], xb)
-            torch.testing.assert_close(jac[b, k], g, rtol=0, atol=1e-14)
+            torch.testing.assert_close(jac[b, k], g, rtol=tol, atol=0)
 
 
 def test_box_aware_zeroes_only_coordinates_every_objective_pushes_out():

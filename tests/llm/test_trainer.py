@@ -10,6 +10,7 @@ from moo_lenient.llm.losses import policy_gradient_losses
 from moo_lenient.llm.policy import completion_logprobs, sample_group
 from moo_lenient.llm.trainer import AlignConfig, MultiObjectiveAligner, preference_prefix
 from tests.llm.conftest import brevity, constant, words
+from tests.tolerances import rtol
 
 PROMPTS = [f"Write one sentence about topic {i}." for i in range(16)]
 
@@ -25,6 +26,8 @@ def _snapshot(model):
     return {n: p.detach().clone() for n, p in model.named_parameters()}
 
 
+# every method gets the config's preference; MGDA ignores it by design (and warns once)
+@pytest.mark.filterwarnings("ignore::moo_lenient.PreferenceIgnoredWarning")
 @pytest.mark.parametrize("method", ["plc", "ls", "mgda", "pcgrad", "stch"])
 def test_one_step_changes_only_the_lora_parameters(tiny_model, tokenizer, method):
     al = _aligner(tiny_model, tokenizer, method=method, preference=[0.7, 0.3])
@@ -96,6 +99,9 @@ def test_accumulation_equals_the_large_batch(tiny_model, tokenizer, method):
 
     rewards = reward_matrix([words, brevity], rollout.prompts, rollout.completions)
     adv = group_normalize(rewards, 4)
+    # float64, so that the two orderings are compared at a precision whose rounding bounds
+    # mean something (float32's worst case over the Gramian's 149k-term sums would be 1.8e-2)
+    tiny_model.double()
     params = list(tiny_model.parameters())
     values = -rewards.mean(0).double().numpy()
 
@@ -112,13 +118,25 @@ def test_accumulation_equals_the_large_batch(tiny_model, tokenizer, method):
             losses = policy_gradient_losses(logp, part.completion_mask, adv[rows])
             opt.backward(list(losses / len(chunks)), values=values / len(chunks))
         info = opt.step()
-        return [p.grad.clone() for p in params], info.weights
+        return [p.grad.clone() for p in params], info
 
-    g_full, w_full = run([slice(0, 16)])
-    g_acc, w_acc = run([slice(0, 8), slice(8, 16)])  # two micro-batches of two whole groups
-    torch.testing.assert_close(w_acc, w_full, rtol=1e-5, atol=1e-8)
+    g_full, full = run([slice(0, 16)])
+    g_acc, acc = run([slice(0, 8), slice(8, 16)])  # two micro-batches of two whole groups
+    # The gradients sum over every token position of the 16 sequences (288 terms), in two
+    # micro-batches or in one; the entries can cancel: absolute, relative to each tensor's
+    # largest entry.
+    tol = rtol(rollout.input_ids.numel())
     for a, b in zip(g_acc, g_full, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-7)
+        torch.testing.assert_close(a, b, rtol=tol, atol=tol * float(b.abs().max()))
+    # The weights: the Gramian's dot products over the 149k parameters (n terms) of rows that
+    # differ by tol, then the K x K solve (MGDA's and PLC's weights move by at most cond(G)
+    # times a relative change of G); relative to the largest weight.
+    gram = full.gramian.numpy()
+    cond = float(np.linalg.cond(gram)) if np.linalg.matrix_rank(gram) == len(gram) else 1e6
+    wtol = (2 * tol + rtol(sum(p.numel() for p in params))) * cond
+    torch.testing.assert_close(
+        acc.weights, full.weights, rtol=0, atol=wtol * float(full.weights.abs().max())
+    )
 
 
 def test_trainer_accumulates_micro_batches(tiny_model, tokenizer):

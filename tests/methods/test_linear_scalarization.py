@@ -9,6 +9,7 @@ def test_weights_are_the_normalized_preference_and_direction_is_exact():
     result = LinearScalarization()(jac, preference=[2.0, 1.0, 1.0])
     expected_w = torch.tensor([0.5, 0.25, 0.25], dtype=torch.float64)
     assert torch.equal(result.weights, expected_w)
+    # The method's own product w @ J on the same w: the same operations.
     torch.testing.assert_close(result.direction, expected_w @ jac, rtol=0, atol=1e-15)
 
 

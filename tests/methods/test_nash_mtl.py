@@ -6,8 +6,9 @@ import torch
 from torchjd.aggregation import NashMTL as TorchJDNashMTL
 
 from moo_lenient.methods import MGDA
-from moo_lenient.methods.nash_mtl import NashMTL
+from moo_lenient.methods.nash_mtl import _SHARE_RTOL, NashMTL
 from tests.conftest import random_jacobian
+from tests.tolerances import rtol
 
 # TorchJD's NashMTL solves its convex approximations with cvxpy, which warns that the problem is
 # not DPP (a performance note about re-solving parameterized problems); nothing else is ignored.
@@ -26,6 +27,25 @@ def potential(gram: np.ndarray, alpha: np.ndarray) -> float:
 
 def unit(v: torch.Tensor) -> torch.Tensor:
     return v / v.norm()
+
+
+def bargain_tol(w) -> float:
+    """Relative accuracy of Nash-MTL's weights that its Newton stopping rule guarantees: a
+    solver tolerance, not rounding. Newton stops once every share α_k (Gα)_k is within
+    _SHARE_RTOL = 1e-13 of w_k (plus a rounding allowance, below that for these
+    well-separated gradients: 2 _SHARE_RTOL), and d log α = (X C X + W)⁻¹ dw with
+    (X C X + W)⁻¹ ⪯ W⁻¹, so |Δ log α|₂ <= √K max(w) / min(w) · 2 _SHARE_RTOL (w > 0 only)."""
+    w = np.asarray(w, dtype=np.float64)
+    w = w[w > 0]
+    return math.sqrt(w.size) * float(w.max() / w.min()) * 2 * _SHARE_RTOL
+
+
+def corr_cond(jac: torch.Tensor) -> float:
+    """cond(C), C = D^{-1/2} G D^{-1/2} the correlation matrix Newton works on: the factor by
+    which rounding in C's entries moves its solution (relative to |w|)."""
+    g = jac @ jac.T
+    n = g.diagonal().sqrt()
+    return float(torch.linalg.cond(g / torch.outer(n, n)))
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -59,9 +79,14 @@ def test_two_objectives_closed_form(seed):
     c = float(jac[0] @ jac[1] / (n1 * n2))
     result = NashMTL()(jac)
     expected = torch.stack([1 / n1, 1 / n2]) / math.sqrt(1 + c)
-    torch.testing.assert_close(result.weights, expected, rtol=1e-12, atol=0)
+    # Newton's stopping tolerance, plus the closed form's rounding (5-term norms and dot
+    # product, c, the square root: 3 stages).
+    tol = bargain_tol([1.0, 1.0]) + rtol(5, steps=3)
+    torch.testing.assert_close(result.weights, expected, rtol=tol, atol=0)
+    # d = Σ α_k g_k moves by at most tol Σ α_k |g_k| (the terms' magnitude).
+    atol = tol * float(result.weights @ jac.norm(dim=1))
     torch.testing.assert_close(
-        result.direction, (unit(jac[0]) + unit(jac[1])) / math.sqrt(1 + c), rtol=1e-12, atol=1e-14
+        result.direction, (unit(jac[0]) + unit(jac[1])) / math.sqrt(1 + c), rtol=0, atol=atol
     )
 
 
@@ -79,10 +104,14 @@ def test_two_objectives_weighted_closed_form(seed):
     c = float(jac[0] @ jac[1]) / (n[0] * n[1])
     rho = w[1] / w[0]
     b = c * (1 - rho)
-    r = (-b + math.sqrt(b * b + 4 * rho)) / 2
+    root = math.sqrt(b * b + 4 * rho)
+    r = (-b + root) / 2
     beta1 = math.sqrt(w[0] / (1 + c * r))
     expected = torch.tensor([beta1 / n[0], r * beta1 / n[1]], dtype=torch.float64)
-    torch.testing.assert_close(NashMTL()(jac, preference=p).weights, expected, rtol=1e-10, atol=0)
+    # Newton's stopping tolerance, plus the closed form's rounding: 4-term norms and dot
+    # product, then c, ρ, the root and β (4 stages), the root's cancellation (|b| + √·) / 2r.
+    tol = bargain_tol(w) + rtol(4, steps=4, cond=(abs(b) + root) / (2 * r))
+    torch.testing.assert_close(NashMTL()(jac, preference=p).weights, expected, rtol=tol, atol=0)
 
 
 @pytest.mark.parametrize("scale", [1e-10, 1e-3, 1.0, 1e3, 1e15])
@@ -90,8 +119,12 @@ def test_single_objective_gets_unit_direction(scale):
     jac = random_jacobian(1, 6, seed=3) * scale
     result = NashMTL()(jac)
     norm = jac[0].norm()
-    torch.testing.assert_close(result.weights, (1 / norm).reshape(1), rtol=1e-14, atol=0)
-    torch.testing.assert_close(result.direction, jac[0] / norm, rtol=1e-14, atol=1e-15)
+    # K = 1: C = [[1]] and Newton's start x = √(w / q) = 1 is exact, so only rounding: G's
+    # 6-term sum and its square root vs torch's norm, then 1 / · (2 stages); d = α g has one
+    # product per entry.
+    tol = rtol(6, steps=2)
+    torch.testing.assert_close(result.weights, (1 / norm).reshape(1), rtol=tol, atol=0)
+    torch.testing.assert_close(result.direction, jac[0] / norm, rtol=tol, atol=0)
 
 
 def test_identical_gradients_singular_gramian_is_solved_exactly():
@@ -101,10 +134,13 @@ def test_identical_gradients_singular_gramian_is_solved_exactly():
     c = torch.tensor([1.0, 1e-4, 250.0], dtype=torch.float64)
     jac = c[:, None] * g
     result = NashMTL()(jac)
-    torch.testing.assert_close(
-        result.weights, 1 / (math.sqrt(3) * c * g.norm()), rtol=1e-12, atol=0
-    )
-    torch.testing.assert_close(result.direction, math.sqrt(3) * unit(g), rtol=1e-12, atol=1e-14)
+    # Newton's stopping tolerance, plus rounding: G's 4-term dot products, the diagonal's
+    # square roots, C, the start (3 stages).
+    tol = bargain_tol(np.ones(3)) + rtol(4, steps=3)
+    torch.testing.assert_close(result.weights, 1 / (math.sqrt(3) * c * g.norm()), rtol=tol, atol=0)
+    # d = Σ α_k g_k moves by at most tol Σ α_k |g_k| (the terms' magnitude, √3 here).
+    atol = tol * float(result.weights @ jac.norm(dim=1))
+    torch.testing.assert_close(result.direction, math.sqrt(3) * unit(g), rtol=0, atol=atol)
     assert not result.diagnostics["stationary"]
 
 
@@ -157,9 +193,11 @@ def test_near_stationary_direction_keeps_norm_sqrt_k(delta):
     jac = torch.tensor([[1.0, delta], [-5.0, 5.0 * delta]], dtype=torch.float64)
     result = NashMTL()(jac)
     assert result.diagnostics["min_norm_sq"] == pytest.approx(delta**2 / (1 + delta**2), rel=1e-9)
-    # Rounding grows like eps / m² (m ~ δ): 1e-16 / 1e-6 at δ = 1e-3.
+    # Rounding grows like eps / m² (m ~ δ): 1 + c = 2δ² / (1 + δ²) cancels in C's 2-term
+    # entries, amplified by 1 / m² ≈ 1 / δ², through C and the start (2 stages); |d| = √2.
     expected = torch.tensor([0.0, math.sqrt(2.0)], dtype=torch.float64)
-    torch.testing.assert_close(result.direction, expected, rtol=0, atol=1e-14 / delta**2)
+    atol = rtol(2, steps=2, cond=1 / delta**2) * math.sqrt(2.0)
+    torch.testing.assert_close(result.direction, expected, rtol=0, atol=atol)
     # Same with a skewed preference (Newton iterations, no closed form needed): shares hold.
     weighted = NashMTL()(jac, preference=[0.3, 0.7])
     np.testing.assert_allclose(shares(jac, weighted.weights), [0.6, 1.4], rtol=1e-14 / delta**2)
@@ -172,8 +210,14 @@ def test_stationary_tolerance_decides():
     assert NashMTL()(jac).diagnostics["stationary"]
     result = NashMTL(stationary_tol=1e-12)(jac)
     assert not result.diagnostics["stationary"]
+    # As in test_near_stationary_direction_keeps_norm_sqrt_k: rounding amplified by
+    # 1 / m² ≈ 1 / δ² = 1e10 (the default 1e-7 would be tighter than that allows).
+    atol = rtol(2, steps=2, cond=1 / delta**2) * math.sqrt(2.0)
     torch.testing.assert_close(
-        result.direction, torch.tensor([0.0, math.sqrt(2.0)], dtype=torch.float64)
+        result.direction,
+        torch.tensor([0.0, math.sqrt(2.0)], dtype=torch.float64),
+        rtol=0,
+        atol=atol,
     )
 
 
@@ -187,8 +231,15 @@ def test_direction_invariant_to_each_gradients_scale(seed):
     c = torch.from_numpy(10.0 ** rng.uniform(-6, 6, size=k))
     pref = rng.random(k) + 0.1
     base, scaled = NashMTL()(jac, preference=pref), NashMTL()(c[:, None] * jac, preference=pref)
-    torch.testing.assert_close(scaled.direction, base.direction, rtol=1e-10, atol=1e-12)
-    torch.testing.assert_close(scaled.weights * c, base.weights, rtol=1e-10, atol=0)
+    # Two Newton solves (each within bargain_tol) on correlation matrices that differ by
+    # rounding (c J, G's (k + 2)-term dot products, the diagonal scaling: n = k + 4), moved
+    # by cond(C) relative to the smallest w.
+    w = k * pref / pref.sum()
+    cond = corr_cond(jac) * float(w.max() / w.min())
+    tol = 2 * bargain_tol(w) + rtol(k + 4, cond=cond)
+    atol = tol * float(base.weights @ jac.norm(dim=1))  # Σ α_k |g_k|: the terms of d
+    torch.testing.assert_close(scaled.direction, base.direction, rtol=0, atol=atol)
+    torch.testing.assert_close(scaled.weights * c, base.weights, rtol=tol, atol=0)
     doubled = NashMTL()(2.0 * jac, preference=pref).direction
     assert not torch.allclose(doubled, 2.0 * base.direction)
 
@@ -205,8 +256,12 @@ def test_zero_gradients_are_dropped(scale):
         return
     # The others bargain among themselves (each keeps w_k = K p_k = 1).
     rest = NashMTL()(jac[[0, 2, 3]])
-    torch.testing.assert_close(result.weights[[0, 2, 3]], rest.weights, rtol=1e-12, atol=0)
-    torch.testing.assert_close(result.direction, rest.direction, rtol=1e-12, atol=1e-14)
+    # The 3 x 3 block of G from a 4 x 6 and a 3 x 6 product (another BLAS blocking): two Newton
+    # solves on C's that differ by rounding (n = 6 + 2), moved by cond(C).
+    tol = 2 * bargain_tol(np.ones(3)) + rtol(6 + 2, cond=corr_cond(jac[[0, 2, 3]]))
+    torch.testing.assert_close(result.weights[[0, 2, 3]], rest.weights, rtol=tol, atol=0)
+    atol = tol * float(rest.weights @ jac[[0, 2, 3]].norm(dim=1))  # Σ α_k |g_k|
+    torch.testing.assert_close(result.direction, rest.direction, rtol=0, atol=atol)
 
 
 @pytest.mark.parametrize("seed", range(10))
@@ -218,9 +273,12 @@ def test_zero_preference_two_objectives_closed_form(seed):
     dot = float(g1 @ g2)
     target = g1 if dot >= 0 else g1 - dot / float(g2 @ g2) * g2
     result = NashMTL()(jac, preference=[1.0, 0.0])
-    torch.testing.assert_close(
-        result.direction, math.sqrt(2) * unit(target), rtol=1e-12, atol=1e-14
-    )
+    # One player: Newton's stopping tolerance (w = (2, 0)) with the inner NNQP, plus the closed
+    # form's rounding (4-term dot products, the projection, the norm: 3 stages); d moves by at
+    # most that times Σ α_k |g_k|.
+    tol = bargain_tol([2.0, 0.0]) + rtol(4, steps=3)
+    atol = tol * float(result.weights @ jac.norm(dim=1))
+    torch.testing.assert_close(result.direction, math.sqrt(2) * unit(target), rtol=0, atol=atol)
     assert float(g2 @ result.direction) >= -1e-14
     assert result.weights[1] >= 0.0
 
@@ -263,8 +321,16 @@ def test_permutation_equivariant(seed):
     base = NashMTL()(jac, preference=pref)
     perm = rng.permutation(5)
     out = NashMTL()(jac[perm], preference=pref[perm])
-    torch.testing.assert_close(out.weights, base.weights[perm], rtol=1e-10, atol=1e-14)
-    torch.testing.assert_close(out.direction, base.direction, rtol=1e-10, atol=1e-14)
+    # Two Newton solves (with the inner NNQP for the zero-preference objective) on permuted,
+    # differently rounded C's (8-term dot products + 2), moved by cond(C) relative to min w;
+    # normwise (the zero-preference weight can be 0), and d by that times Σ α_k |g_k|.
+    w = 5 * pref
+    cond = corr_cond(jac) * float(w.max() / w[w > 0].min())
+    tol = 2 * bargain_tol(w) + rtol(8 + 2, cond=cond)
+    scale = float(base.weights.abs().max())
+    torch.testing.assert_close(out.weights, base.weights[perm], rtol=tol, atol=tol * scale)
+    atol = tol * float(base.weights.abs() @ jac.norm(dim=1))
+    torch.testing.assert_close(out.direction, base.direction, rtol=0, atol=atol)
 
 
 @pytest.mark.filterwarnings(NOT_DPP)

@@ -5,6 +5,7 @@ from torchjd.aggregation import PCGradWeighting
 
 from moo_lenient.methods import PCGrad
 from tests.conftest import random_jacobian
+from tests.tolerances import rtol
 
 
 def closed_form(g1: torch.Tensor, g2: torch.Tensor) -> torch.Tensor:
@@ -42,7 +43,9 @@ def test_two_objectives_agree_with_torchjd(seed, scale):
     gram = jac @ jac.T
     ours = PCGrad().weights(gram)
     theirs = PCGradWeighting()(gram).to(torch.float64)
-    torch.testing.assert_close(ours, theirs, rtol=1e-9, atol=0)
+    # w_j = 1 - G_ij / G_jj, ours on G / max diag (two more roundings): the ratio's rounding is
+    # weighed by |G_ij| / G_jj <= |g_i| / |g_j| <= 3 against w_j >= 1 (K = 2 terms, 2 stages).
+    torch.testing.assert_close(ours, theirs, rtol=rtol(2, steps=2, cond=3), atol=0)
 
 
 def test_seeded_order_is_reproducible_and_resumable():
