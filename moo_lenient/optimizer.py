@@ -48,8 +48,9 @@ class StepInfo:
         gramian: (K, K) float64 Gramian ``J Jᵀ`` of the accumulated Jacobian over the shared
             parameters (see :attr:`grad_norms` and :attr:`cosines`).
         active: (K,) booleans, the objectives that took part in this step.
-        skipped: the step was skipped (``on_nonfinite="skip"``, or ``"zero"`` with nothing
-            left to step on): parameters, ``.grad`` and every state are unchanged, and
+        skipped: the step was skipped (``on_nonfinite="skip"``, ``"zero"`` with nothing left
+            to step on, or a ``grad_scaler`` overflow): parameters, ``.grad`` and every state
+            are unchanged (but the scaler's scale, which backs off after an overflow), and
             ``diagnostics`` says why (``reason``) and how many steps were skipped so far.
     """
 
@@ -314,7 +315,8 @@ class MultiObjectiveOptimizer:
 
     @property
     def skipped_steps(self) -> int:
-        """Number of steps skipped for non-finite losses or gradients (``on_nonfinite``)."""
+        """Number of steps skipped for non-finite losses or gradients (``on_nonfinite``) or a
+        ``grad_scaler`` overflow."""
         return self._skipped
 
     @property
