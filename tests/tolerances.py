@@ -59,11 +59,14 @@ def rtol(
 
 
 def perturb_losses(
-    losses: Sequence[Tensor], rng: np.random.Generator, n_terms: int
+    losses: Sequence[Tensor],
+    rng: np.random.Generator,
+    n_terms: int,
+    dtype: torch.dtype = torch.float64,
 ) -> list[Tensor]:
     """Each loss times (1 + γ_n r), r ~ U(-1, 1) drawn anew: a rounding-sized relative error in
     every gradient row (and value), the error one step of another ordering may make."""
-    g = gamma(n_terms)
+    g = gamma(n_terms, dtype)
     return [loss * (1.0 + g * float(rng.uniform(-1.0, 1.0))) for loss in losses]
 
 
@@ -75,6 +78,7 @@ def trajectory_atol(
     steps: int,
     probes: int = 3,
     safety: float = 10.0,
+    dtype: torch.dtype = torch.float64,
 ) -> float:
     """Absolute tolerance for the end point of a ``steps``-step trajectory computed two ways.
 
@@ -88,11 +92,12 @@ def trajectory_atol(
       own amplification of rounding, measured rather than assumed.
 
     ``safety`` covers that a few random probes estimate, not bound, the amplification.
+    ``dtype`` is the precision the trajectory is computed in (its unit roundoff sizes both).
     """
     scale = max(1.0, float(np.abs(reference).max()))
     spread = 0.0
     for seed in range(probes):
         rng = np.random.default_rng(seed)
-        out = run(lambda losses, rng=rng: perturb_losses(losses, rng, n_terms))
+        out = run(lambda losses, rng=rng: perturb_losses(losses, rng, n_terms, dtype))
         spread = max(spread, float(np.abs(np.asarray(out) - reference).max()))
-    return safety * max(rtol(n_terms, steps=steps) * scale, spread)
+    return safety * max(rtol(n_terms, steps=steps, dtype=dtype) * scale, spread)
