@@ -363,7 +363,7 @@ WARNING_CASES: dict[str, tuple[Callable[[], object], type, str]] = {
         "MGDA.*ignores the preference",
     ),
     "per-step preference to FAMO": (
-        lambda: rig("famo").opt.step(rig("famo").losses(), preference=[0.2, 0.2, 0.6]),
+        lambda: (r := rig("famo")).opt.step(r.losses(), preference=[0.2, 0.2, 0.6]),
         PreferenceIgnoredWarning,
         "FAMO.*ignores the preference",
     ),
