@@ -18,16 +18,19 @@ from moo_lenient._validation import (
     check_reference,
 )
 from moo_lenient.methods._plc_excursion import ExcursionConfig, ExcursionState, excursion_step
+from moo_lenient.methods._plc_free_descent import FreeDescentConfig, free_descent
 from moo_lenient.methods.base import Method, as_index_tuple
 
 VOICES = ("auto", "range", "ema_l2", "l2")
 PROPOSALS = ("tcheb", "linear")
 SCHEDULES = ("linear", "cosine", "exponential", "constant")
 RESCALES = ("none", "harmonic")
+TEMPERATURES = ("auto", "relative", "absolute")
 
 _EMA_DECAY = 0.99  # voices="ema_l2": EMA of G_kk
 _RANGE_FLOOR = 1e-12  # r_k at or below this: f~_k = 1
 _DISSENT_COS = 1e-10  # stance counts as dissent when cos(g^_k, p) < -this (rounding guard)
+_RELATIVE_FLOOR = 1e-3  # relative temperature: mu_t * max(M_t, this)
 
 
 class PLC(Method):
@@ -43,8 +46,11 @@ class PLC(Method):
     1. *Prices.* :math:`\tilde f_k = (f_k - z_k)/r_k` (ideal z, range r: given, or forecast),
        :math:`e_k = \exp(w_k\tilde f_k/\mu_t - \max_j w_j\tilde f_j/\mu_t)`,
        :math:`\pi_k = w_k e_k / \sum_j e_j`: the smooth-Tchebycheff weights at temperature
-       :math:`\mu_t` (annealed :math:`\mu_t = \mu_{start}^{1-x}\mu^x`, x = min(t/H, 1), if
-       ``mu_start`` is set).
+       :math:`\hat\mu_t`. ``temperature="relative"`` (v4):
+       :math:`\hat\mu_t = \mu_t \max(M_t, 10^{-3})` with :math:`M_t = \max_j w_j\tilde f_j`,
+       a bias that is a fixed fraction of the current weighted Tchebycheff value;
+       ``"absolute"`` (v3): :math:`\hat\mu_t = \mu_t` (annealed
+       :math:`\mu_t = \mu_{start}^{1-x}\mu^x`, x = min(t/H, 1), if ``mu_start`` is set).
     2. *Voices.* :math:`\hat g_k = g_k / s_k` with :math:`s_k = r_k` ("range"),
        :math:`\|g_k\|` ("l2") or the square root of a bias-corrected EMA(0.99) of
        :math:`G_{kk}` ("ema_l2"); :math:`\hat G = \mathrm{diag}(1/s) G \mathrm{diag}(1/s)`.
@@ -60,6 +66,14 @@ class PLC(Method):
        :math:`\min_m \tfrac12 m^\top \hat G_{RR} m + m^\top \delta_R`.
     7. *Stall escape* (ε > 0): if R ≠ ∅ and :math:`\|\sum b_k\hat g_k\| \le \varepsilon\|p\|`,
        take b = π.
+
+       *Free descent* (v4, after a warm-up t ≥ start · H, not during an excursion, K > 1):
+       leaders :math:`L = \{k: w_k\tilde f_k \ge M_t - \mathrm{tie}\cdot\hat\mu_t\}`,
+       target :math:`u_k = w_k` off L (0 on L), :math:`a = u + m^*` with
+       :math:`m^* = \arg\min_{m \ge 0} \tfrac12 m^\top\hat G m + (\hat G u)^\top m` (the
+       projection of :math:`\sum u_k\hat g_k` onto the cone where no voiced objective
+       increases), and :math:`b \leftarrow b + \mathrm{coef}\cdot
+       \min(\|\sum b_k\hat g_k\| / \|\sum a_k\hat g_k\|, 1)\, a`.
     8. *Leniency decay.* :math:`\kappa_t = \kappa_0/\max(\lambda_{min}, \lambda_t, 10^{-12})`
        with λ_t linear 1 - x, cosine (1 + cos πx)/2, exponential 1e-3^x or constant 1.
     9. *Output.* :math:`\alpha_k = b_k/s_k` (``rescale="harmonic"``: divided by
@@ -71,10 +85,18 @@ class PLC(Method):
     (β = 1 - 1/max(1, 0.01 H)) of the per-step decrease. Where :math:`r_k \le 10^{-12}`,
     :math:`\tilde f_k = 1`. Without values (``losses=None``) every :math:`\tilde f_k = 1`.
 
-    Special cases (tested): range voices, κ_0 ≤ 1, constant schedule and no annealing give
-    the smooth-Tchebycheff gradient; additionally ``proposal="linear"`` and r = 1 give linear
-    scalarization; no conflict gives d ∝ p; κ → ∞ with ε = 0 gives ⟨g_j, d⟩ ≥ 0 for every
-    player j.
+    *The v4 predicate.* ``temperature="auto"`` and ``free_descent="auto"`` resolve together:
+    relative temperature and free descent ``dict(start=0.2, tie=3.0, coef=1.0)`` when a
+    reference (``ideal``/``nadir``) is given and a horizon is known (``horizon`` or the
+    optimizer's ``total_steps``; fixed at the first step and kept in the state dict), v3's
+    rules (absolute, off) otherwise.
+
+    Special cases (tested): range voices, κ_0 ≤ 1, constant schedule, no annealing and
+    ``free_descent=None`` give the smooth-Tchebycheff gradient at the same temperature rule;
+    additionally ``proposal="linear"`` and r = 1 give linear scalarization; with
+    ``free_descent=None`` (or before its warm-up) no conflict gives d ∝ p; κ → ∞ with ε = 0
+    gives ⟨g_j, d⟩ ≥ 0 for every player j; free descent never lowers any objective's stance
+    and keeps every rest point (p = 0).
 
     Args:
         voices: "auto" (range with a given reference, else "ema_l2"), "range", "ema_l2", "l2".
@@ -94,10 +116,15 @@ class PLC(Method):
         excursion: None (default) or a dict of the opt-in coalition-excursion options
             ``b0`` (0.25), ``streak`` (20), ``max_len`` (300), ``tau`` (0.5); needs a horizon.
             Not safe as a default (see ``docs/plc.md``).
+        temperature: (keyword-only) "auto", "relative" or "absolute" (step 1).
+        free_descent: (keyword-only) "auto", None (off) or a dict with ``start`` (warm-up as a
+            fraction of the horizon, in [0, 1); > 0 needs a horizon), ``tie`` (> 0) and
+            ``coef`` (> 0); missing keys take 0.2, 3.0 and 1.0.
 
     Diagnostics (per call): ``weights`` α, ``prices`` π, ``voices`` s, ``stances`` δ,
     ``coalition`` C, ``dissenters`` D, ``tolerated`` T, ``rectified`` R (index tuples),
-    ``surplus`` Γ, ``kappa_t``, ``lambda_t``, ``mu_t``, ``lenient`` (D ≠ ∅ and R = ∅),
+    ``surplus`` Γ, ``kappa_t``, ``lambda_t``, ``mu_t``, ``temperature`` μ̂_t, ``leaders`` L,
+    ``free_descent`` (‖added‖ / ‖Σ b_k ĝ_k‖, 0 when inactive), ``lenient`` (D ≠ ∅ and R = ∅),
     ``escaped`` (the stall escape fired), ``zero_voice`` (objectives without a voice),
     ``ideal``/``range`` in use, ``normalized_values`` f̃ and ``step`` t.
     """
@@ -123,6 +150,9 @@ class PLC(Method):
         stall_eps: float = 0.1,
         rescale: str = "none",
         excursion: dict[str, float] | None = None,
+        *,
+        temperature: str = "auto",
+        free_descent: str | dict[str, float] | None = "auto",
     ) -> None:
         self.voices = check_in_choices(voices, "voices", VOICES)
         self.proposal = check_in_choices(proposal, "proposal", PROPOSALS)
@@ -155,6 +185,13 @@ class PLC(Method):
             raise TypeError(f"excursion must be None or a dict of options, got {excursion!r}")
         self.excursion = excursion
         self._excursion_cfg = None if excursion is None else ExcursionConfig.from_dict(excursion)
+        self.temperature = check_in_choices(temperature, "temperature", TEMPERATURES)
+        if free_descent == "auto" or free_descent is None:
+            self._free_descent_cfg = None
+        else:
+            self._free_descent_cfg = FreeDescentConfig.from_dict(free_descent)
+            free_descent = dict(free_descent)
+        self.free_descent = free_descent
         self.reset()
 
     # Resolved settings ------------------------------------------------------------------------
@@ -167,6 +204,35 @@ class PLC(Method):
         if self.voices != "auto":
             return self.voices
         return "range" if self.has_reference else "ema_l2"
+
+    @property
+    def v4_ready(self) -> bool:
+        """The spec's v4 predicate: a reference given by the user and a horizon known.
+
+        Resolved at the first step (the optimizer may supply the horizon after construction) and
+        recorded in the state dict; before that, the current answer."""
+        if self._v4_ready is not None:
+            return self._v4_ready
+        return self.has_reference and self.horizon is not None
+
+    @property
+    def resolved_temperature(self) -> str:
+        """ "relative" or "absolute": ``temperature="auto"`` is relative when v4-ready."""
+        return self._resolve(self.v4_ready)[0]
+
+    @property
+    def resolved_free_descent(self) -> FreeDescentConfig | None:
+        """The free-descent options in use (None: off); "auto" is on when v4-ready."""
+        return self._resolve(self.v4_ready)[1]
+
+    def _resolve(self, v4_ready: bool) -> tuple[str, FreeDescentConfig | None]:
+        """Both v4 defaults from the one predicate: they never resolve apart."""
+        temperature = self.temperature
+        if temperature == "auto":
+            temperature = "relative" if v4_ready else "absolute"
+        if self.free_descent == "auto":
+            return temperature, FreeDescentConfig() if v4_ready else None
+        return temperature, self._free_descent_cfg
 
     @property
     def resolved_mu_start(self) -> float | None:
@@ -185,6 +251,7 @@ class PLC(Method):
         self._prev: np.ndarray | None = None
         self._excursion_state = ExcursionState()
         self._warned = False
+        self._v4_ready: bool | None = None  # the v4 predicate, fixed at the first step
 
     def solve_active(
         self,
@@ -216,6 +283,7 @@ class PLC(Method):
             "rho": tensor(self._rho),
             "prev": tensor(self._prev),
             "excursion": self._excursion_state.to_dict(),
+            "v4_ready": self._v4_ready,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -232,6 +300,10 @@ class PLC(Method):
         self._lo, self._hi = array(state["lo"]), array(state["hi"])
         self._rho, self._prev = array(state["rho"]), array(state["prev"])
         self._excursion_state = ExcursionState.from_dict(state["excursion"])
+        # A checkpoint written before v4 has no predicate: a run already under way keeps the v3
+        # rules it started with; one not yet started resolves it at its first step.
+        ready = state.get("v4_ready")
+        self._v4_ready = (False if self.t > 0 else None) if ready is None else bool(ready)
 
     # Schedules --------------------------------------------------------------------------------
     def _progress(self, t: int) -> float | None:
@@ -318,6 +390,14 @@ class PLC(Method):
                 "PLC excursions need a horizon: PLC(horizon=H, excursion=...) or "
                 "MultiObjectiveOptimizer(..., total_steps=H)"
             )
+        v4_ready = self.v4_ready  # committed below, with the rest of the state
+        temperature, fd_cfg = self._resolve(v4_ready)
+        if fd_cfg is not None and fd_cfg.start > 0 and self.horizon is None:
+            raise ValueError(
+                f"PLC free_descent with start={fd_cfg.start} needs a horizon to place its "
+                "warm-up: pass PLC(horizon=H) or MultiObjectiveOptimizer(..., total_steps=H), "
+                "or free_descent=dict(start=0)"
+            )
         self._warn_without_horizon()
         t = self.t
         w = preference
@@ -332,10 +412,13 @@ class PLC(Method):
             with np.errstate(divide="ignore", invalid="ignore"):
                 f_tilde = np.where(r > _RANGE_FLOOR, (losses - z) / r, 1.0)
         mu_t = self.mu_at(t)
+        weighted = w * f_tilde
+        top = float(weighted.max())  # M_t, the weighted Tchebycheff value
+        mu_hat = mu_t * max(top, _RELATIVE_FLOOR) if temperature == "relative" else mu_t
         if self.proposal == "linear":
             e, prices = np.ones(k), w.copy()
         else:
-            a = w * f_tilde / mu_t
+            a = weighted / mu_hat
             e = np.exp(a - a.max())
             prices = w * e / e.sum()
 
@@ -390,6 +473,7 @@ class PLC(Method):
 
         # Opt-in coalition excursion: the coalition without the price leader carries the step.
         excursion_state, excursion_diag = self._excursion_state, {}
+        in_excursion = False
         if excursions:
             excursion_state, coalition_b, excursion_diag = excursion_step(
                 self._excursion_cfg,
@@ -404,7 +488,18 @@ class PLC(Method):
                 f_tilde=f_tilde,
             )
             if coalition_b is not None:
-                b, escaped = coalition_b, False
+                b, escaped, in_excursion = coalition_b, False, True
+
+        # Free descent (v4): the non-leaders descend inside the cone where none increases.
+        leaders, slack = np.zeros(k, dtype=bool), 0.0
+        if (
+            fd_cfg is not None
+            and fd_cfg.active(t, self.horizon)
+            and k > 1
+            and voiced.any()
+            and not in_excursion
+        ):
+            b, leaders, slack = free_descent(fd_cfg, b, g_hat, weighted, w, voiced, top, mu_hat)
 
         alpha = b * inv
         if self.rescale == "harmonic":
@@ -418,6 +513,7 @@ class PLC(Method):
             self._lo, self._hi = new_forecast["lo"], new_forecast["hi"]
             self._rho, self._prev = new_forecast["rho"], new_forecast["prev"]
         self._excursion_state = excursion_state
+        self._v4_ready = v4_ready
         self.t = t + 1
 
         diagnostics: dict[str, Any] = {
@@ -434,6 +530,9 @@ class PLC(Method):
             "kappa_t": kappa_t,
             "lambda_t": lambda_t,
             "mu_t": mu_t,
+            "temperature": mu_hat,
+            "leaders": as_index_tuple(leaders),
+            "free_descent": slack,
             "lenient": bool(dissent.any() and not rectified.any()),
             "escaped": escaped,
             "zero_voice": as_index_tuple(~voiced),
@@ -502,7 +601,8 @@ class PLC(Method):
         args = []
         defaults = PLC.__init__.__defaults__ or ()
         names = PLC.__init__.__code__.co_varnames[1 : 1 + len(defaults)]
-        for name, default in zip(names, defaults, strict=True):
+        pairs = [*zip(names, defaults, strict=True), *(PLC.__init__.__kwdefaults__ or {}).items()]
+        for name, default in pairs:
             value = getattr(self, name)
             if isinstance(value, np.ndarray):
                 value = value.tolist()

@@ -8,8 +8,16 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from moo_lenient._validation import check_positive, check_reference, require_values
+from moo_lenient._validation import (
+    check_in_choices,
+    check_positive,
+    check_reference,
+    require_values,
+)
 from moo_lenient.methods.base import Method
+
+TEMPERATURES = ("absolute", "relative")
+_RELATIVE_FLOOR = 1e-3  # relative temperature: mu * max(M, this), as PLC's
 
 
 class SmoothTchebycheff(Method):
@@ -25,7 +33,12 @@ class SmoothTchebycheff(Method):
 
     with :math:`\pi_k = w_k e_k / \sum_j e_j` and
     :math:`e_k = \exp(w_k \tilde f_k/\mu - \max_j w_j \tilde f_j/\mu)` (shifted by the maximum,
-    so no exponential overflows). The weights are :math:`\alpha_k = \pi_k / r_k`. As
+    so no exponential overflows). ``temperature="relative"`` replaces μ by
+    :math:`\hat\mu = \mu \max(M, 10^{-3})` with :math:`M = \max_k w_k \tilde f_k`: the
+    smoothing bias becomes a fixed fraction of the current Tchebycheff value (PLC spec v4,
+    step 1); the default ``"absolute"`` is the paper's fixed μ. μ̂ depends on the values but is
+    not differentiated: the weights are the prices at μ̂, a direction rather than the gradient
+    of one fixed function. The weights are :math:`\alpha_k = \pi_k / r_k`. As
     :math:`\mu \to 0`, :math:`S_\mu` tends to the weighted Tchebycheff function
     :math:`\max_k w_k \tilde f_k` and the prices concentrate on its argmax; a large μ gives
     prices close to w. Objectives with :math:`w_k = 0` get weight 0. The prices do not sum
@@ -41,15 +54,19 @@ class SmoothTchebycheff(Method):
     example the ideal and nadir of the front, or a lower bound and a typical initial value)
     whenever the scales differ.
 
-    PLC with range voices, :math:`\kappa_0 \le 1`, the constant schedule and
-    ``mu_start=None`` gives exactly these weights (``PLC_SPEC.md``, special cases).
+    PLC with range voices, :math:`\kappa_0 \le 1`, the constant schedule,
+    ``mu_start=None`` and ``free_descent=None`` gives exactly these weights at the same
+    ``temperature`` rule (``PLC_SPEC.md``, special cases). PLC's default with a reference and a
+    horizon adds free descent after its warm-up, so it equals STCH only before then.
 
     Args:
         mu: temperature μ > 0 (default 0.02, as PLC's final temperature).
         ideal, nadir: the reference point, given together (r = nadir - ideal > 0 in every
             objective) or not at all (z = 0, r = 1).
+        temperature: "absolute" (default: μ as given) or "relative" (μ · max(M, 1e-3)).
 
-    Diagnostics: ``prices`` π and ``normalized_losses`` f̃ (float64 tensors).
+    Diagnostics: ``prices`` π, ``normalized_losses`` f̃ (float64 tensors) and
+    ``temperature`` (the μ or μ̂ used).
     """
 
     name: ClassVar[str] = "stch"
@@ -62,9 +79,11 @@ class SmoothTchebycheff(Method):
         mu: float = 0.02,
         ideal: Sequence[float] | None = None,
         nadir: Sequence[float] | None = None,
+        temperature: str = "absolute",
     ) -> None:
         self.mu = check_positive(mu, "mu")
         self.ideal, self.nadir = check_reference(ideal, nadir)
+        self.temperature = check_in_choices(temperature, "temperature", TEMPERATURES)
 
     def _solve(
         self, gramian: np.ndarray, preference: np.ndarray, losses: np.ndarray | None
@@ -83,11 +102,15 @@ class SmoothTchebycheff(Method):
         w = preference
         with np.errstate(over="ignore", invalid="ignore"):
             f_tilde = (losses - z) / r
-            a = w * f_tilde / self.mu
+            weighted = w * f_tilde
+            mu = self.mu
+            if self.temperature == "relative" and np.all(np.isfinite(weighted)):
+                mu = self.mu * max(float(weighted.max()), _RELATIVE_FLOOR)
+            a = weighted / mu
         if not np.all(np.isfinite(a)):
             bad = [int(i) for i in np.flatnonzero(~np.isfinite(a))]
             raise ValueError(
-                f"normalized losses of objective(s) {bad} overflow at mu={self.mu}: "
+                f"normalized losses of objective(s) {bad} overflow at mu={mu}: "
                 f"f~ = {f_tilde.tolist()}; give a reference (ideal/nadir) that fits the losses"
             )
         e = np.exp(a - a.max())
@@ -96,10 +119,13 @@ class SmoothTchebycheff(Method):
         return weights, {
             "prices": torch.from_numpy(prices),
             "normalized_losses": torch.from_numpy(f_tilde),
+            "temperature": mu,
         }
 
     def __repr__(self) -> str:
         args = [] if self.mu == 0.02 else [f"mu={self.mu!r}"]
         if self.ideal is not None:
             args += [f"ideal={self.ideal.tolist()!r}", f"nadir={self.nadir.tolist()!r}"]
+        if self.temperature != "absolute":
+            args.append(f"temperature={self.temperature!r}")
         return f"SmoothTchebycheff({', '.join(args)})"

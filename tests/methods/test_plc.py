@@ -106,9 +106,10 @@ def smooth_tchebycheff_gradient(jac, f, w, z, r, mu):
     return grad
 
 
+@pytest.mark.parametrize("temperature", ["absolute", "relative"])
 @pytest.mark.parametrize("seed", range(12))
 @pytest.mark.parametrize("eps", [0.0, 0.1, 10.0])
-def test_range_voices_with_kappa_at_most_one_is_smooth_tchebycheff(seed, eps):
+def test_range_voices_with_kappa_at_most_one_is_smooth_tchebycheff(seed, eps, temperature):
     rng = np.random.default_rng(seed)
     k = int(rng.integers(1, 6))
     jac = random_jacobian(k, int(rng.integers(1, 9)), seed=seed)
@@ -126,9 +127,15 @@ def test_range_voices_with_kappa_at_most_one_is_smooth_tchebycheff(seed, eps):
         mu_start=None,
         stall_eps=eps,
         horizon=50,
+        temperature=temperature,
+        free_descent=None,
     )
-    d = method(jac, preference=w, losses=f).direction
-    torch.testing.assert_close(d, smooth_tchebycheff_gradient(jac, f, w, z, z + r - z, mu))
+    mu_hat = mu
+    if temperature == "relative":  # μ · max(M, 1e-3), M = max_k w_k f~_k (w normalized)
+        mu_hat = mu * max(float(np.max(w / w.sum() * (f - z) / r)), 1e-3)
+    for _ in range(3):  # later steps too: free descent is off, whatever the step
+        d = method(jac, preference=w, losses=f).direction
+        torch.testing.assert_close(d, smooth_tchebycheff_gradient(jac, f, w, z, r, mu_hat))
 
 
 @pytest.mark.parametrize("seed", range(10))

@@ -142,8 +142,8 @@ def test_large_mu_prices_approach_the_preference():
 
 
 # (3) PLC_SPEC special case: PLC with range voices, κ_0 ≤ 1, constant schedule, no annealing ----
-def plc_as_stch(z, r, mu, kappa0=1.0):
-    """PLC in the spec's special case (κ_0 ≤ 1); a larger kappa0 leaves it."""
+def plc_as_stch(z, r, mu, kappa0=1.0, temperature="absolute"):
+    """PLC in the spec's special case (κ_0 ≤ 1, no free descent); a larger kappa0 leaves it."""
     return PLC(
         voices="range",
         kappa0=kappa0,
@@ -153,11 +153,22 @@ def plc_as_stch(z, r, mu, kappa0=1.0):
         ideal=z,
         nadir=z + r,
         horizon=10,
+        temperature=temperature,
+        free_descent=None,
     )
 
 
+def temperature_used(w, f_tilde, mu, temperature):
+    """μ̂: μ, or μ · max(max_k w_k f~_k, 1e-3) for the relative rule (w normalized)."""
+    if temperature == "absolute":
+        return mu
+    w = np.asarray(w, dtype=np.float64) / np.sum(w)
+    return mu * max(float(np.max(w * np.asarray(f_tilde))), 1e-3)
+
+
+@pytest.mark.parametrize("temperature", ["absolute", "relative"])
 @pytest.mark.parametrize("seed", range(20))
-def test_plc_special_case_gives_the_same_weights(seed):
+def test_plc_special_case_gives_the_same_weights(seed, temperature):
     rng = np.random.default_rng(seed)
     k = int(rng.integers(1, 6))
     jac = random_jacobian(k, int(rng.integers(k, 9)), seed=seed)
@@ -166,16 +177,23 @@ def test_plc_special_case_gives_the_same_weights(seed):
     f = z + r * rng.uniform(-0.2, 1.5, size=k)
     w = rng.uniform(0.1, 1.0, size=k)
     mu = float(rng.choice([0.02, 0.3, 2.0]))
-    plc = plc_as_stch(z, r, mu)(jac, preference=w, losses=f)
-    stch = SmoothTchebycheff(mu, z, z + r)(jac, preference=w, losses=f)
+    plc = plc_as_stch(z, r, mu, temperature=temperature)(jac, preference=w, losses=f)
+    stch = SmoothTchebycheff(mu, z, z + r, temperature=temperature)(
+        jac, preference=w, losses=f
+    )
     assert plc.diagnostics["rectified"] == ()
     if plc.diagnostics["dissenters"]:  # lenient at κ_0 = 1; a rigid PLC would rectify
         assert plc.diagnostics["lenient"]
-        rigid = plc_as_stch(z, r, mu, kappa0=float("inf"))(jac, preference=w, losses=f)
+        rigid = plc_as_stch(z, r, mu, kappa0=float("inf"), temperature=temperature)(
+            jac, preference=w, losses=f
+        )
         assert rigid.diagnostics["rectified"]
     # PLC's and STCH's own code for the same prices: f~, the softmax and its K-term sum
     # (3 stages), amplified by the exponents w f~ / μ (w as the methods normalize it).
-    tol = rtol(k, steps=3, cond=exponent_cond(w / w.sum(), (f - z) / r, mu))
+    mu_hat = temperature_used(w, (f - z) / r, mu, temperature)
+    assert plc.diagnostics["temperature"] == pytest.approx(mu_hat, rel=1e-12)
+    assert stch.diagnostics["temperature"] == pytest.approx(mu_hat, rel=1e-12)
+    tol = rtol(k, steps=4, cond=exponent_cond(w / w.sum(), (f - z) / r, mu_hat))
     np.testing.assert_allclose(plc.weights.numpy(), stch.weights.numpy(), rtol=tol, atol=0)
     np.testing.assert_allclose(
         plc.diagnostics["prices"].numpy(), stch.diagnostics["prices"].numpy(), rtol=tol, atol=0
