@@ -19,8 +19,8 @@ Networks train in chunks (a few networks batched in one computation keep the act
 cache) and in float32, which is several times faster on a CPU than float64 and makes no
 difference at Adam's step size; only the final evaluation is float64. One thread.
 
-    python benchmarks/estimate_digits_front.py                 # both variants
-    python benchmarks/estimate_digits_front.py --tasks 2 --steps 300 --no-write   # smoke run
+    python benchmarks/estimate_front.py                 # every problem
+    python benchmarks/estimate_front.py --problems digits-2 --steps 300 --no-write  # smoke run
 """
 
 from __future__ import annotations
@@ -32,7 +32,16 @@ import numpy as np
 import torch
 
 from moo_lenient.problems.base import non_dominated, simplex_lattice
-from moo_lenient.problems.digits import DATA_DIR, DigitsMTL
+from moo_lenient.problems.breast_cancer import BreastCancerMTL
+from moo_lenient.problems.digits import DigitsMTL
+from moo_lenient.problems.tabular import DATA_DIR, TabularMTL
+
+#: the problems and the seed of their networks' initializations
+PROBLEMS = {
+    "digits-2": (lambda: DigitsMTL(2), 2),
+    "digits-3": (lambda: DigitsMTL(3), 3),
+    "breast-cancer": (BreastCancerMTL, 4),
+}
 
 DIVISIONS = {2: 40, 3: 8}
 STARTS = 1
@@ -50,7 +59,7 @@ def tchebycheff(values: torch.Tensor, weights: torch.Tensor, ideal: torch.Tensor
 
 
 def train(
-    problem: DigitsMTL,
+    problem: TabularMTL,
     weights: np.ndarray,
     scalarize,
     ideal: np.ndarray,
@@ -77,9 +86,11 @@ def train(
     return np.concatenate(finals)
 
 
-def estimate(tasks: int, args: argparse.Namespace) -> np.ndarray:
-    problem = DigitsMTL(tasks)
-    generator = torch.Generator().manual_seed(tasks)
+def estimate(name: str, args: argparse.Namespace) -> np.ndarray:
+    build, seed = PROBLEMS[name]
+    problem = build()
+    tasks = problem.num_objectives
+    generator = torch.Generator().manual_seed(seed)
     lattice = simplex_lattice(tasks, DIVISIONS[tasks])
     weights = (lattice + OFFSET) / (1 + OFFSET * tasks)
     print(f"{problem.name}: P = {problem.num_variables}, {len(weights)} weights", flush=True)
@@ -96,7 +107,7 @@ def estimate(tasks: int, args: argparse.Namespace) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tasks", type=int, nargs="+", default=[2, 3], choices=[2, 3])
+    parser.add_argument("--problems", nargs="+", default=list(PROBLEMS), choices=list(PROBLEMS))
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--chunk", type=int, default=8, help="networks trained together")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
@@ -104,17 +115,15 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     begin = time.perf_counter()
-    for tasks in args.tasks:
+    for name in args.problems:
         t0 = time.perf_counter()
-        front = estimate(tasks, args)
-        print(
-            f"digits-{tasks}: {len(front)} non-dominated points in {time.perf_counter() - t0:.0f} s"
-        )
+        front = estimate(name, args)
+        print(f"{name}: {len(front)} non-dominated points in {time.perf_counter() - t0:.0f} s")
         print(f"  ideal {np.array2string(front.min(axis=0), precision=4)}")
         print(f"  nadir {np.array2string(front.max(axis=0), precision=4)}")
         if not args.no_write:
             DATA_DIR.mkdir(exist_ok=True)
-            path = DATA_DIR / f"digits-{tasks}_front.npy"
+            path = DATA_DIR / f"{name}_front.npy"
             np.save(path, front)
             print(f"  wrote {path} ({path.stat().st_size} bytes)")
     print(f"total {time.perf_counter() - begin:.0f} s", flush=True)
