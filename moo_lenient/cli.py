@@ -24,6 +24,16 @@ def _names(text: str) -> list[str]:
     return [part for part in text.replace(",", " ").split() if part]
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -51,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--forms", nargs="+", type=str, help="det and/or noisy")
     bench.add_argument("--preferences", type=_positive_int, help="preference vectors per problem")
     bench.add_argument("--seeds", type=_positive_int, help="number of seeds")
+    bench.add_argument(
+        "--first-seed", type=_non_negative_int, help="the first seed (default: the suite's)"
+    )
     bench.add_argument("--steps", type=_positive_int, help="optimizer steps per run")
     bench.add_argument(
         "--jobs", type=_positive_int, default=1, help="worker processes (same results)"
@@ -205,6 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             forms=_flatten(args.forms),
             preferences=args.preferences,
             seeds=args.seeds,
+            first_seed=args.first_seed,
             steps=args.steps,
             jobs=args.jobs,
             out=args.out,

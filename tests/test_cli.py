@@ -47,6 +47,7 @@ def test_tiny_run_writes_results_and_prints_the_table(tmp_path, capsys):
         (["--seeds", "0"], "expected a positive integer"),
         (["--steps", "ten"], "expected a positive integer"),
         (["--jobs", "-1"], "expected a positive integer"),
+        (["--first-seed", "-2"], "expected an integer >= 0"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_message(args, message, capsys):

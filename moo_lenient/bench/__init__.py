@@ -24,6 +24,7 @@ def run(
     problems: Sequence[str] | None = None,
     preferences: int | None = None,
     seeds: int | None = None,
+    first_seed: int | None = None,
     steps: int | None = None,
     forms: Sequence[str] | None = None,
     jobs: int = 1,
@@ -37,7 +38,9 @@ def run(
         suite: "quick", "full" or "ablation" (see :data:`moo_lenient.bench.suites.SUITES`).
         methods, problems, forms: subsets (default: the suite's).
         preferences: number of preference vectors per problem (a Das-Dennis grid).
-        seeds: number of seeds; steps: optimizer steps per run (default: the suite's).
+        seeds: number of seeds; first_seed: the first of them (default: the suite's; seeds
+            are first_seed, first_seed + 1, ...).
+        steps: optimizer steps per run (default: the suite's).
         jobs: worker processes (results are identical for any value).
         out: folder for raw results (``runs.jsonl``, resumable), ``table.md`` and plots.
         plots: write PNG plots into ``out``.
@@ -51,6 +54,7 @@ def run(
         spec.steps if steps is None else _positive(steps, "steps"),
         spec.preferences if preferences is None else _positive(preferences, "preferences"),
         spec.exclude,
+        spec.first_seed if first_seed is None else _non_negative(first_seed, "first_seed"),
     )
     records = execute(configs, None if out is None else Path(out), jobs=jobs, progress=progress)
     table = BenchTable(records)
@@ -90,7 +94,14 @@ def resolve(
         base.steps,
         base.preferences,
         base.exclude,
+        base.first_seed,
     )
+
+
+def _non_negative(value: int, name: str) -> int:
+    if int(value) != value or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    return int(value)
 
 
 def _positive(value: int, name: str) -> int:

@@ -56,8 +56,15 @@ def expand(
     steps: int | None = None,
     preferences: int | None = None,
     exclude: Iterable[tuple[str, str]] = (),
+    first_seed: int = 0,
 ) -> list[Config]:
-    """Every (problem, form, method, seed), with the problem's protocol unless overridden."""
+    """Every (problem, form, method, seed), with the problem's protocol unless overridden.
+
+    Seeds are ``first_seed, first_seed + 1, ...``: development, decision and report runs use
+    disjoint seed ranges (e.g. 100-101, 200-202 and 10-12), so no reported number was seen
+    while a default was chosen."""
+    if int(first_seed) != first_seed or first_seed < 0:
+        raise ValueError(f"first_seed must be a non-negative integer, got {first_seed!r}")
     configs = []
     skip = set(exclude)
     for p in problems:
@@ -77,7 +84,7 @@ def expand(
                         spec.steps if steps is None else steps,
                         spec.preferences if preferences is None else preferences,
                     )
-                    for seed in range(n_seeds)
+                    for seed in range(first_seed, first_seed + n_seeds)
                 )
     return configs
 

@@ -14,6 +14,11 @@ spans [0, 1] per objective:
   front in f̃ units (in raw loss units for the toy, as in its core protocol); for an estimated
   front the distance to the region it dominates, ||max(f̃ - p̃, 0)|| minimized over its points
   (a run that beats the estimate counts as on it).
+
+Across methods (:func:`dominated`): a run's final normalized loss vector is *dominated* by
+another method's run with the same problem, form, seed, preference and start when that run's is
+lower by at least ``DOMINATION_MARGIN`` (0.01) in every objective: the point a method should
+never end at, since linear scalarization with the same budget reached a better one.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from moo_lenient.problems import DTLZ2, CAGradToy, Problem
 
 HV_REFERENCE = 1.1
 ESCAPE_TOLERANCE = 0.05
+DOMINATION_MARGIN = 0.01
 FRONT_SAMPLE = {2: 5000, 3: 20000}
 
 
@@ -81,3 +87,24 @@ def front_distance(problem: Problem, f: np.ndarray, front: np.ndarray) -> np.nda
             diff = np.maximum(diff, 0.0)
         out[i] = np.sqrt(np.min(np.einsum("ij,ij->i", diff, diff)))
     return out
+
+
+def dominated(
+    final: np.ndarray,
+    other: np.ndarray,
+    ideal: np.ndarray,
+    nadir: np.ndarray,
+    margin: float = DOMINATION_MARGIN,
+) -> np.ndarray:
+    """(B,) bool: run b's normalized final values are worse than ``other[b]``'s by at least
+    ``margin`` in every objective (non-finite values count as dominated, a diverged ``other``
+    dominates nothing)."""
+    scale = np.asarray(nadir, dtype=np.float64) - np.asarray(ideal, dtype=np.float64)
+    f = (np.asarray(final, dtype=np.float64) - ideal) / scale
+    g = (np.asarray(other, dtype=np.float64) - ideal) / scale
+    if f.shape != g.shape:
+        raise ValueError(f"runs to compare have shapes {f.shape} and {g.shape}")
+    finite_g = np.all(np.isfinite(g), axis=1)
+    with np.errstate(invalid="ignore"):
+        worse = np.all(f - g >= margin, axis=1) | ~np.all(np.isfinite(f), axis=1)
+    return worse & finite_g

@@ -81,6 +81,23 @@ def _digits(tasks: int) -> ProblemSpec:
     )
 
 
+def _breast_cancer() -> ProblemSpec:
+    def build() -> Problem:
+        from moo_lenient.problems.breast_cancer import BreastCancerMTL
+
+        return BreastCancerMTL()
+
+    return ProblemSpec(
+        key="breast-cancer",
+        build=build,
+        lr=1e-2,
+        steps=1000,
+        preferences=11,
+        notes="sklearn's breast cancer: diagnosis + withheld tumour size, 1-unit bottleneck; "
+        "front estimated",
+    )
+
+
 PROBLEMS: dict[str, ProblemSpec] = {
     spec.key: spec
     for spec in (
@@ -99,6 +116,7 @@ PROBLEMS: dict[str, ProblemSpec] = {
         ProblemSpec("barrier-3", lambda: Barrier(3), 1e-2, 1000, 15, notes="ridge in f1"),
         _digits(2),
         _digits(3),
+        _breast_cancer(),
     )
 }
 
@@ -118,6 +136,10 @@ def _stch(problem: Problem, steps: int) -> Method:
     return get("stch", **_reference(problem))
 
 
+# PLC as spec v3 defined it with a reference (absolute temperature, no free descent): the
+# reference column of the v4 suite.
+PLC_V3: dict = {"temperature": "absolute", "free_descent": None}
+
 _MAIN = (
     MethodSpec("ls", lambda p, s: LinearScalarization(), "LS"),
     MethodSpec("mgda", lambda p, s: MGDA(), "MGDA"),
@@ -125,6 +147,7 @@ _MAIN = (
     MethodSpec("stch", _stch, "STCH (reference)"),
     MethodSpec("plc", _plc(), "PLC (reference)"),
     MethodSpec("plc-noref", lambda p, s: PLC(horizon=s), "PLC (no reference)"),
+    MethodSpec("plc-v3", _plc(**PLC_V3), "PLC v3 (reference)", options=PLC_V3),
 )
 
 _ABLATIONS = (
@@ -172,6 +195,88 @@ METHODS.update(
         for key, label, opts in _ABLATIONS
     }
 )
+# Spec v4's variants that lost, kept in the ablation (issue 14): PLC with the reference.
+_V4_ABLATIONS = (
+    ("plc-abs-temp", "v4, absolute temperature", {"temperature": "absolute"}),
+    ("plc-no-fd", "v4, free descent off (relative temperature only)", {"free_descent": None}),
+    ("plc-fd-start0", "v4, free descent warm-up 0", {"free_descent": {"start": 0.0}}),
+    ("plc-fd-start0.1", "v4, free descent warm-up 0.1 H", {"free_descent": {"start": 0.1}}),
+    ("plc-fd-start0.3", "v4, free descent warm-up 0.3 H", {"free_descent": {"start": 0.3}}),
+    ("plc-fd-tie1", "v4, free descent tie width 1", {"free_descent": {"tie": 1.0}}),
+    ("plc-fd-coef2", "v4, free descent coefficient 2", {"free_descent": {"coef": 2.0}}),
+)
+METHODS.update(
+    {
+        key: MethodSpec(key, _plc(**opts), label, ablation_of="plc", options=opts)
+        for key, label, opts in _V4_ABLATIONS
+    }
+)
+
+# The paths most users take (no reference and/or no horizon), v3's rules against v4's: the
+# candidates measured for PLC's defaults there (issue 14, item 2).
+_REL_FD0 = {"temperature": "relative", "free_descent": {"start": 0.0}}
+_V3_RULES = {"temperature": "absolute", "free_descent": None}
+_PATHS = (
+    # (key, label, reference, horizon, options)
+    ("plc-noref-v3", "no reference, v3 rules", False, True, _V3_RULES),
+    ("plc-noref-rel-fd0", "no reference, relative + free descent from 0", False, True, _REL_FD0),
+    (
+        "plc-noref-rel-fd0.2",
+        "no reference, relative + free descent from 0.2 H",
+        False,
+        True,
+        {"temperature": "relative", "free_descent": {"start": 0.2}},
+    ),
+    (
+        "plc-noref-rel-fd0-coef2",
+        "no reference, relative + free descent from 0, coefficient 2",
+        False,
+        True,
+        {"temperature": "relative", "free_descent": {"start": 0.0, "coef": 2.0}},
+    ),
+    (
+        "plc-noref-fd0",
+        "no reference, absolute + free descent from 0",
+        False,
+        True,
+        {"temperature": "absolute", "free_descent": {"start": 0.0}},
+    ),
+    ("plc-nohorizon-v3", "no reference, no horizon, v3 rules", False, False, _V3_RULES),
+    (
+        "plc-nohorizon-rel-fd0",
+        "no reference, no horizon, relative + free descent from 0",
+        False,
+        False,
+        _REL_FD0,
+    ),
+    ("plc-ref-nohorizon-v3", "reference, no horizon, v3 rules", True, False, _V3_RULES),
+    (
+        "plc-ref-nohorizon-rel-fd0",
+        "reference, no horizon, relative + free descent from 0",
+        True,
+        False,
+        _REL_FD0,
+    ),
+)
+
+
+def _path(reference: bool, horizon: bool, options: dict) -> Callable[[Problem, int], Method]:
+    def build(problem: Problem, steps: int) -> Method:
+        ref = _reference(problem) if reference else {}
+        return PLC(**ref, **({"horizon": steps} if horizon else {}), **options)
+
+    return build
+
+
+METHODS.update(
+    {
+        key: MethodSpec(key, _path(ref, hor, opts), label, ablation_of="plc-noref", options=opts)
+        for key, label, ref, hor, opts in _PATHS
+    }
+)
+PATH_METHODS = tuple(key for key, *_ in _PATHS)
+V4_ABLATION_METHODS = ("plc", "plc-v3", *(key for key, *_ in _V4_ABLATIONS))
+
 METHODS["plc-noref-constmu"] = MethodSpec(
     "plc-noref-constmu",
     lambda p, s: PLC(horizon=s, mu_start=None),
@@ -191,17 +296,44 @@ class Suite:
     steps: int | None = None  # overrides every problem's steps
     preferences: int | None = None  # overrides every problem's count
     exclude: tuple[tuple[str, str], ...] = ()  # (problem, form) pairs left out
+    first_seed: int = 0  # seeds first_seed .. first_seed + seeds - 1
 
 
-MAIN_METHODS = tuple(spec.key for spec in _MAIN)
+MAIN_METHODS = tuple(spec.key for spec in _MAIN if spec.key != "plc-v3")
+# The v4 suite (issue 14): the main methods, PLC v3 as the reference column, on seeds 10-12
+# (report only: no default was chosen on them); EPO, UPGrad and Nash-MTL on 2 of the seeds.
+V4_METHODS = ("ls", "mgda", "pcgrad", "stch", "plc-v3", "plc", "plc-noref")
+V4_COMPARISON = ("epo", "upgrad", "nashmtl")
 COMPARISON_METHODS = tuple(spec.key for spec in _COMPARISON)
 ABLATION_METHODS = (
     "plc",
     "stch",
     "plc-noref",
-    *(k for k in METHODS if k not in MAIN_METHODS and k not in COMPARISON_METHODS),
+    *(
+        k
+        for k in METHODS
+        if k not in (*MAIN_METHODS, *COMPARISON_METHODS, *V4_ABLATION_METHODS, *PATH_METHODS)
+    ),
 )
 ABLATION_PROBLEMS = ("barrier-2", "barrier-3", "dtlz2-5", "digits-2")
+# Problems of the path study: the real-data ones, the toy, a concave front, 5 objectives, a
+# barrier (the cells where v4 moved most or cost something).
+PATH_PROBLEMS = (
+    "toy-cagrad",
+    "zdt2",
+    "dtlz2-5",
+    "barrier-3",
+    "digits-2",
+    "digits-3",
+    "breast-cancer",
+)
+# one form each where the other costs much more or says little new (compute, not choice)
+PATH_EXCLUDE = (
+    ("toy-cagrad", "noisy"),
+    ("barrier-3", "noisy"),
+    ("dtlz2-5", "noisy"),
+    ("digits-3", "det"),
+)
 
 SUITES: dict[str, Suite] = {
     "quick": Suite(
@@ -222,6 +354,42 @@ SUITES: dict[str, Suite] = {
         COMPARISON_METHODS,
         seeds=2,
         exclude=(("digits-2", "det"), ("digits-3", "det")),
+    ),
+    "v4": Suite("v4", tuple(PROBLEMS), V4_METHODS, seeds=3, first_seed=10),
+    "v4-comparison": Suite(
+        "v4-comparison",
+        tuple(PROBLEMS),
+        V4_COMPARISON,
+        seeds=2,
+        exclude=(("digits-2", "det"), ("digits-3", "det")),
+        first_seed=10,
+    ),
+    # Issue 14's choices for the paths without a reference or a horizon: development seeds
+    # 100-101 for every choice, seeds 200-202 to decide between the candidates.
+    "paths-dev": Suite(
+        "paths-dev",
+        PATH_PROBLEMS,
+        ("ls", "plc", *PATH_METHODS),
+        seeds=2,
+        exclude=PATH_EXCLUDE,
+        first_seed=100,
+    ),
+    "paths-decide": Suite(
+        "paths-decide",
+        PATH_PROBLEMS,
+        ("ls", "plc", *PATH_METHODS),
+        seeds=3,
+        exclude=PATH_EXCLUDE,
+        first_seed=200,
+    ),
+    # v4's ablation: every variant that lost, on the ablation problems, report seeds 10-12.
+    "v4-ablation": Suite(
+        "v4-ablation",
+        (*ABLATION_PROBLEMS, "digits-3", "zdt2", "breast-cancer"),
+        V4_ABLATION_METHODS,
+        seeds=3,
+        exclude=(("digits-2", "det"), ("digits-3", "det")),
+        first_seed=10,
     ),
     # The real-data problem only in its stochastic (minibatch) form: its full-batch form costs
     # about 10x more per step.

@@ -119,6 +119,35 @@ def problem_table(rows: dict, key: tuple[str, str]) -> str:
     return "\n".join(lines)
 
 
+def dominated_counts(
+    records: Sequence[dict], baseline: str = "ls"
+) -> dict[tuple[str, str], dict[str, tuple[int, int]]]:
+    """Per problem and form, per method: (runs dominated by ``baseline``'s run with the same seed,
+    preference and start, runs compared); see :func:`moo_lenient.bench.scoring.dominated`."""
+    from moo_lenient.bench.scoring import dominated
+    from moo_lenient.bench.suites import PROBLEMS
+
+    base = {(r["problem"], r["form"], r["seed"]): r for r in records if r["method"] == baseline}
+    references: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    out: dict[tuple[str, str], dict[str, tuple[int, int]]] = defaultdict(dict)
+    for rec in records:
+        other = base.get((rec["problem"], rec["form"], rec["seed"]))
+        if rec["method"] == baseline or other is None:
+            continue
+        if rec["preference_vectors"] != other["preference_vectors"]:
+            raise ValueError(f"{rec['key']} and {other['key']} ran different preferences")
+        if rec["problem"] not in references:
+            problem = PROBLEMS[rec["problem"]].build()
+            references[rec["problem"]] = (problem.ideal(), problem.nadir())
+        mask = dominated(rec["final_values"], other["final_values"], *references[rec["problem"]])
+        hit, total = out[(rec["problem"], rec["form"])].get(rec["method"], (0, 0))
+        out[(rec["problem"], rec["form"])][rec["method"]] = (
+            hit + int(mask.sum()),
+            total + len(mask),
+        )
+    return dict(out)
+
+
 def paired_difference(
     records: Sequence[dict], problem: str, form: str, method: str, baseline: str, score: str
 ) -> np.ndarray:

@@ -10,7 +10,7 @@ from moo_lenient import bench
 from moo_lenient.bench import scoring
 from moo_lenient.bench.runner import RUNS_FILE, Config, execute, expand, load_runs
 from moo_lenient.bench.suites import PROBLEMS, SUITES, das_dennis
-from moo_lenient.bench.table import BenchTable, Cell, best_methods
+from moo_lenient.bench.table import BenchTable, Cell, best_methods, dominated_counts
 from moo_lenient.problems import DTLZ2, ZDT1
 from moo_lenient.problems.barrier import Barrier
 
@@ -44,6 +44,80 @@ def test_expand_collapses_seeds_only_for_deterministic_fixed_starts():
         ("zdt1", "det"),
         ("zdt1", "noisy"),
     ]
+
+
+def test_first_seed_shifts_the_seed_range_and_keeps_keys_apart():
+    base = expand(["zdt1", "toy-nash"], ["ls"], seeds=2)
+    shifted = expand(["zdt1", "toy-nash"], ["ls"], seeds=2, first_seed=100)
+    assert sorted({c.seed for c in base}) == [0, 1]
+    assert sorted({c.seed for c in shifted}) == [100, 101]
+    toy_det = [c for c in shifted if c.problem == "toy-nash" and c.form == "det"]
+    assert [c.seed for c in toy_det] == [100]  # the one run of fixed starts: the first seed
+    assert not {c.key for c in base} & {c.key for c in shifted}
+    with pytest.raises(ValueError, match="first_seed"):
+        expand(["zdt1"], ["ls"], seeds=1, first_seed=-1)
+    assert SUITES["v4"].first_seed == 10 and SUITES["paths-dev"].first_seed == 100
+    assert SUITES["paths-decide"].first_seed == 200
+    run_seeds = {c.seed for c in expand(["zdt1"], ["ls"], 1, first_seed=7)}
+    assert run_seeds == {7}
+
+
+def test_first_seed_changes_starts_and_noise_but_not_the_protocol(tmp_path):
+    one = bench.run(
+        problems=["zdt1"], methods=["ls"], forms=["noisy"], seeds=1, steps=5, preferences=3,
+        first_seed=200, out=tmp_path, plots=False, progress=False,
+    )  # fmt: skip
+    (record,) = one.records
+    assert record["seed"] == 200 and "seed=200" in record["key"]
+    zero = bench.run(
+        problems=["zdt1"], methods=["ls"], forms=["noisy"], seeds=1, steps=5, preferences=3,
+        plots=False, progress=False,
+    )  # fmt: skip
+    assert zero.records[0]["final_values"] != record["final_values"]
+    with pytest.raises(ValueError, match="first_seed must be a non-negative integer"):
+        bench.run(problems=["zdt1"], methods=["ls"], first_seed=-3)
+
+
+def test_dominated_needs_every_objective_lower_by_the_margin():
+    ideal, nadir = np.array([0.0, 10.0]), np.array([1.0, 20.0])  # ranges 1 and 10
+    final = np.array([[0.5, 15.0], [0.5, 15.0], [0.5, 15.0], [np.nan, 15.0], [0.5, 15.0]])
+    other = np.array(
+        [
+            [0.48, 14.8],  # 0.02 and 0.02 lower in normalized units: dominated
+            [0.495, 14.0],  # 0.005 lower in f1 (0.1 in f2): not
+            [0.4, 15.0],  # equal in f2: not
+            [0.4, 14.0],  # a diverged run (NaN) counts as dominated
+            [np.inf, 0.0],  # a diverged other run dominates nothing
+        ]
+    )
+    mask = scoring.dominated(final, other, ideal, nadir)
+    assert mask.tolist() == [True, False, False, True, False]
+    with pytest.raises(ValueError, match="shapes"):
+        scoring.dominated(final[:2], other, ideal, nadir)
+
+
+def test_dominated_counts_pair_runs_by_seed_and_preference():
+    zdt1 = PROBLEMS["zdt1"].build()  # ideal (0, 0), nadir (1, 1)
+    assert np.allclose(zdt1.ideal(), 0) and np.allclose(zdt1.nadir(), 1)
+    prefs = [[0.5, 0.5], [0.2, 0.8]]
+
+    def rec(method, seed, final):
+        key = f"zdt1|det|{method}|seed={seed}"
+        return dict(key=key, problem="zdt1", form="det", method=method, seed=seed,
+                    preference_vectors=prefs, final_values=final)  # fmt: skip
+
+    records = [
+        rec("ls", 0, [[0.2, 0.2], [0.1, 0.6]]),
+        rec("plc", 0, [[0.3, 0.3], [0.1, 0.5]]),  # first run dominated, second not
+        rec("ls", 1, [[0.2, 0.2], [0.1, 0.6]]),
+        rec("plc", 1, [[0.2, 0.2], [0.2, 0.7]]),  # second dominated
+        rec("mgda", 2, [[0.9, 0.9], [0.9, 0.9]]),  # no LS run on seed 2: not compared
+    ]
+    counts = dominated_counts(records)
+    assert counts == {("zdt1", "det"): {"plc": (2, 4)}}
+    records[1]["preference_vectors"] = [[0.5, 0.5], [0.8, 0.2]]
+    with pytest.raises(ValueError, match="different preferences"):
+        dominated_counts(records)
 
 
 def test_jobs_do_not_change_results():
