@@ -189,6 +189,13 @@ _COMPARISON = (
 )
 
 METHODS: dict[str, MethodSpec] = {spec.key: spec for spec in (*_MAIN, *_COMPARISON)}
+METHODS["stch-rel"] = MethodSpec(
+    "stch-rel",
+    lambda p, s: get("stch", temperature="relative", **_reference(p)),
+    "STCH, relative temperature (reference)",
+    ablation_of="stch",
+    options={"temperature": "relative"},
+)
 METHODS.update(
     {
         key: MethodSpec(key, _plc(**opts), label, ablation_of="plc", options=opts)
@@ -204,6 +211,9 @@ _V4_ABLATIONS = (
     ("plc-fd-start0.3", "v4, free descent warm-up 0.3 H", {"free_descent": {"start": 0.3}}),
     ("plc-fd-tie1", "v4, free descent tie width 1", {"free_descent": {"tie": 1.0}}),
     ("plc-fd-coef2", "v4, free descent coefficient 2", {"free_descent": {"coef": 2.0}}),
+    # κ ≡ 1: the coalition rule off (nothing rectified, no decay); with free descent off too it
+    # is STCH at the relative temperature (the stch-rel column), as spec v4's special case says.
+    ("plc-kappa1", "v4, κ ≡ 1 (no coalition rule)", {"kappa0": 1.0, "schedule": "constant"}),
 )
 METHODS.update(
     {
@@ -275,7 +285,7 @@ METHODS.update(
     }
 )
 PATH_METHODS = tuple(key for key, *_ in _PATHS)
-V4_ABLATION_METHODS = ("plc", "plc-v3", *(key for key, *_ in _V4_ABLATIONS))
+V4_ABLATION_METHODS = ("plc", "plc-v3", *(key for key, *_ in _V4_ABLATIONS), "stch", "stch-rel")
 
 METHODS["plc-noref-constmu"] = MethodSpec(
     "plc-noref-constmu",
