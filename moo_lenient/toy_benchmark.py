@@ -47,7 +47,7 @@ VARIANTS: dict[str, tuple[str, Callable[[CAGradToy, int], Method]]] = {
         lambda toy, steps: PLC(horizon=steps, mu_start=None),
     ),
     "plc-ref": (
-        "PLC, toy ideal and nadir given",
+        "PLC, toy ideal and nadir given (spec v4: relative temperature, free descent)",
         lambda toy, steps: PLC(horizon=steps, ideal=toy.ideal(), nadir=toy.nadir()),
     ),
     # The candidate default with a reference from the suite's ablation (docs/benchmarks.md).

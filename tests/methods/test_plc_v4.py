@@ -312,7 +312,7 @@ def test_a_rest_point_stays_a_rest_point():
 
 
 def test_no_conflict_gives_the_proposal_only_without_free_descent():
-    """"No conflict ⇒ d ∝ p" holds with free_descent=None and before the warm-up; after it the
+    """ "No conflict ⇒ d ∝ p" holds with free_descent=None and before the warm-up; after it the
     non-leaders' free descent is added (the spec's changed special case)."""
     jac = torch.tensor([[1.0, 0.0], [0.6, 0.8]], dtype=torch.float64)  # <g1, g2> > 0
     kw = dict(**UNIT, horizon=10, kappa0=5.0)
@@ -339,6 +339,28 @@ def test_relative_temperature_prices_ignore_a_common_scale_of_the_normalized_val
             p1 = scaled(jac, preference=w, losses=f).diagnostics["prices"]
         # exponents w f~ / μ̂ are the same numbers computed in a different order: ~4 roundings.
         torch.testing.assert_close(p1, p0, rtol=rtol(4, steps=4, cond=10), atol=0)
+
+
+# Golden prices, w = (1/2, 1/2), z = 0, r = 1 (no free descent):
+#   f = (0.02, 0.01): w f~ = (0.01, 0.005), M = 0.01.
+#     absolute μ̂ = 0.02: e2/e1 = exp(-0.005/0.02) = e^-0.25, π = (1, e^-0.25) / (2 (1 + e^-0.25)).
+#     relative μ̂ = 0.02 · 0.01 = 2e-4: e2/e1 = exp(-0.005/2e-4) = e^-25.
+#   f = (0.001, 0.0005): M = 5e-4 < 1e-3, so μ̂ = 0.02 · 1e-3 = 2e-5:
+#     e2/e1 = exp(-2.5e-4/2e-5) = e^-12.5.
+@pytest.mark.parametrize(
+    ("f", "temperature", "mu_hat", "ratio"),
+    [
+        ([0.02, 0.01], "absolute", 0.02, math.exp(-0.25)),
+        ([0.02, 0.01], "relative", 2e-4, math.exp(-25.0)),
+        ([0.001, 0.0005], "relative", 2e-5, math.exp(-12.5)),
+    ],
+)
+def test_golden_prices_per_temperature_rule(f, temperature, mu_hat, ratio):
+    method = PLC(**UNIT, horizon=10, temperature=temperature, free_descent=None)
+    dg = method(G_FULL, preference=[1, 1], losses=f).diagnostics
+    assert dg["temperature"] == pytest.approx(mu_hat, rel=1e-12)
+    expected = torch.tensor([1.0, ratio], dtype=torch.float64) / (2 * (1 + ratio))
+    torch.testing.assert_close(dg["prices"], expected, rtol=1e-12, atol=0)
 
 
 def test_absolute_temperature_is_pinned_by_low_weight_objectives():
