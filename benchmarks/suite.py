@@ -446,7 +446,8 @@ def render_paths(paths: dict[str, BenchTable]) -> str:
             parts += [f"**{title}**: not run yet.", ""]
             continue
         present = {m for r in table.rows.values() for m in r}
-        methods = [m for m in ("ls", "plc", *PATH_METHODS) if m in present]
+        order = ("ls", *V4_ABLATION_METHODS, *PATH_METHODS)
+        methods = [m for m in dict.fromkeys(order) if m in present]
         dominated = dominated_counts(table.records)
         keys = list(table.rows)
         head = "| method | " + " | ".join(f"{p} {f}" for p, f in keys) + " | dominated |"

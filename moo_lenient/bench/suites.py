@@ -211,6 +211,7 @@ _V4_ABLATIONS = (
     ("plc-fd-start0.3", "v4, free descent warm-up 0.3 H", {"free_descent": {"start": 0.3}}),
     ("plc-fd-tie1", "v4, free descent tie width 1", {"free_descent": {"tie": 1.0}}),
     ("plc-fd-coef2", "v4, free descent coefficient 2", {"free_descent": {"coef": 2.0}}),
+    ("plc-mu0.05", "v4, μ = 0.05", {"mu": 0.05}),
     # κ ≡ 1: the coalition rule off (nothing rectified, no decay); with free descent off too it
     # is STCH at the relative temperature (the stch-rel column), as spec v4's special case says.
     ("plc-kappa1", "v4, κ ≡ 1 (no coalition rule)", {"kappa0": 1.0, "schedule": "constant"}),
