@@ -19,8 +19,8 @@ Network: 21 -> 16 (tanh) -> 1 (tanh), then one linear head per task; P = 373. Th
 bottleneck makes the tasks compete: full-batch Adam (lr 1e-2, 1000 steps, mean of 4
 initializations) reaches train losses about (0.032, 1.31) on the diagnosis alone and
 (0.72, 0.023) on the size alone, but (0.10, 0.11) with equal weights; with a 2-unit bottleneck
-both fit at once (0.028, 0.026) and the front shrinks to nearly a point. The network, batching and minibatch sampling are
-:class:`moo_lenient.problems.tabular.TabularMTL`'s.
+both fit at once (0.028, 0.026) and the front shrinks to nearly a point. The network, batching
+and minibatch sampling are :class:`moo_lenient.problems.tabular.TabularMTL`'s.
 
 The Pareto front is estimated as digits' is, by ``benchmarks/estimate_front.py`` (full-batch
 Adam, lr 1e-2, 2000 steps, one network per scalarization: the two single tasks for the ideal,
