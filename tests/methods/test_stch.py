@@ -178,9 +178,7 @@ def test_plc_special_case_gives_the_same_weights(seed, temperature):
     w = rng.uniform(0.1, 1.0, size=k)
     mu = float(rng.choice([0.02, 0.3, 2.0]))
     plc = plc_as_stch(z, r, mu, temperature=temperature)(jac, preference=w, losses=f)
-    stch = SmoothTchebycheff(mu, z, z + r, temperature=temperature)(
-        jac, preference=w, losses=f
-    )
+    stch = SmoothTchebycheff(mu, z, z + r, temperature=temperature)(jac, preference=w, losses=f)
     assert plc.diagnostics["rectified"] == ()
     if plc.diagnostics["dissenters"]:  # lenient at κ_0 = 1; a rigid PLC would rectify
         assert plc.diagnostics["lenient"]
