@@ -37,6 +37,7 @@ from moo_lenient.bench.plots import write_plots
 from moo_lenient.bench.runner import load_runs
 from moo_lenient.bench.suites import (
     FORMS,
+    LEADERS_TOO_METHODS,
     METHODS,
     PATH_METHODS,
     PROBLEMS,
@@ -446,7 +447,7 @@ def render_paths(paths: dict[str, BenchTable]) -> str:
             parts += [f"**{title}**: not run yet.", ""]
             continue
         present = {m for r in table.rows.values() for m in r}
-        order = ("ls", *V4_ABLATION_METHODS, *PATH_METHODS)
+        order = ("ls", *V4_ABLATION_METHODS, *LEADERS_TOO_METHODS, *PATH_METHODS)
         methods = [m for m in dict.fromkeys(order) if m in present]
         dominated = dominated_counts(table.records)
         keys = list(table.rows)

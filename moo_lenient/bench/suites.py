@@ -271,10 +271,14 @@ _PATHS = (
 )
 
 
-def _path(reference: bool, horizon: bool, options: dict) -> Callable[[Problem, int], Method]:
+def _path(
+    reference: bool, horizon: bool, options: dict, leaders_too: bool = False
+) -> Callable[[Problem, int], Method]:
     def build(problem: Problem, steps: int) -> Method:
         ref = _reference(problem) if reference else {}
-        return PLC(**ref, **({"horizon": steps} if horizon else {}), **options)
+        method = PLC(**ref, **({"horizon": steps} if horizon else {}), **options)
+        method._fd_leaders_too = leaders_too  # research variant: free descent targets w everywhere
+        return method
 
     return build
 
@@ -285,7 +289,27 @@ METHODS.update(
         for key, label, ref, hor, opts in _PATHS
     }
 )
+# A research variant of free descent (not the spec's rule): its target is w on every voiced
+# objective, leaders included, so tied leaders also get the common descent of the
+# preference-weighted direction (Study 9's "no objective may increase with target w").
+_LEADERS_TOO = (
+    ("plc-fd-all", "v4, free descent targets every objective", True, True, {}),
+    (
+        "plc-noref-rel-fd-all",
+        "no reference, relative + free descent targeting every objective",
+        False,
+        True,
+        {"temperature": "relative", "free_descent": {"start": 0.2}},
+    ),
+)
+METHODS.update(
+    {
+        key: MethodSpec(key, _path(ref, hor, opts, True), label, ablation_of="plc", options=opts)
+        for key, label, ref, hor, opts in _LEADERS_TOO
+    }
+)
 PATH_METHODS = tuple(key for key, *_ in _PATHS)
+LEADERS_TOO_METHODS = tuple(key for key, *_ in _LEADERS_TOO)
 V4_ABLATION_METHODS = ("plc", "plc-v3", *(key for key, *_ in _V4_ABLATIONS), "stch", "stch-rel")
 
 METHODS["plc-noref-constmu"] = MethodSpec(
@@ -323,7 +347,14 @@ ABLATION_METHODS = (
     *(
         k
         for k in METHODS
-        if k not in (*MAIN_METHODS, *COMPARISON_METHODS, *V4_ABLATION_METHODS, *PATH_METHODS)
+        if k
+        not in (
+            *MAIN_METHODS,
+            *COMPARISON_METHODS,
+            *V4_ABLATION_METHODS,
+            *PATH_METHODS,
+            *LEADERS_TOO_METHODS,
+        )
     ),
 )
 ABLATION_PROBLEMS = ("barrier-2", "barrier-3", "dtlz2-5", "digits-2")

@@ -76,6 +76,7 @@ def free_descent(
     voiced: np.ndarray,
     top: float,
     temperature: float,
+    leaders_too: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """Add the free-descent slack to the step weights b (voice space, unit-scale Ĝ).
 
@@ -84,13 +85,15 @@ def free_descent(
         g_hat: the voice Gramian Ĝ (unit scale, zero rows for unvoiced objectives).
         weighted: w_k f̃_k; top: M_t = max_k w_k f̃_k; temperature: μ̂_t.
         w: the preference; voiced: the players (voice > 0 and w_k > 0).
+        leaders_too: a research variant (not the spec's rule): the target is w on every voiced
+            objective, leaders included (the projection of the preference-weighted direction).
 
     Returns:
         The new b, the leaders L (a boolean mask) and the ratio ‖added‖ / ‖Σ b_k ĝ_k‖ (0 when
         nothing is added).
     """
     leaders = voiced & (weighted >= top - cfg.tie * temperature)
-    u = np.where(voiced & ~leaders, w, 0.0)
+    u = np.where(voiced & (leaders_too | ~leaders), w, 0.0)
     if not u.any():
         return b, leaders, 0.0
     idx = np.flatnonzero(voiced)

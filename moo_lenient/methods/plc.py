@@ -33,6 +33,18 @@ _RANGE_FLOOR = 1e-12  # r_k at or below this: f~_k = 1
 _DISSENT_COS = 1e-10  # stance counts as dissent when cos(g^_k, p) < -this (rounding guard)
 _RELATIVE_FLOOR = 1e-3  # relative temperature: mu_t * max(M_t, this)
 
+#: Where spec v4's rules (relative temperature, free descent) are the defaults of
+#: ``temperature="auto"`` and ``free_descent="auto"``, per path: (a reference given, a horizon
+#: known) -> the free-descent options of v4's rules, or None for v3's rules (absolute, off).
+#: The spec's v4-ready path is (True, True); the others were measured by the benchmark's path
+#: study (docs/plc.md) and switched where v4's rules won there.
+V4_PATHS: dict[tuple[bool, bool], dict[str, float] | None] = {
+    (True, True): {"start": 0.2, "tie": 3.0, "coef": 1.0},
+    (False, True): None,
+    (True, False): None,
+    (False, False): None,
+}
+
 
 class PLC(Method):
     r"""Pareto-Lenient Consensus.
@@ -193,6 +205,7 @@ class PLC(Method):
             self._free_descent_cfg = FreeDescentConfig.from_dict(free_descent)
             free_descent = dict(free_descent)
         self.free_descent = free_descent
+        self._fd_leaders_too = False  # research variant (benchmark only): target w everywhere
         self.reset()
 
     # Resolved settings ------------------------------------------------------------------------
@@ -208,13 +221,19 @@ class PLC(Method):
 
     @property
     def v4_ready(self) -> bool:
-        """The spec's v4 predicate: a reference given by the user and a horizon known.
+        """Whether v4's rules are this run's defaults: :data:`V4_PATHS` for (a reference given,
+        a horizon known); the spec's v4-ready path is both.
 
         Resolved at the first step (the optimizer may supply the horizon after construction) and
         recorded in the state dict; before that, the current answer."""
         if self._v4_ready is not None:
             return self._v4_ready
-        return self.has_reference and self.horizon is not None
+        return V4_PATHS[self._path()] is not None
+
+    def _path(self) -> tuple[bool, bool]:
+        """(a reference given, a horizon known), the horizon as it was at the first step."""
+        known = self._horizon_at_start
+        return self.has_reference, self.horizon is not None if known is None else known
 
     @property
     def resolved_temperature(self) -> str:
@@ -232,7 +251,12 @@ class PLC(Method):
         if temperature == "auto":
             temperature = "relative" if v4_ready else "absolute"
         if self.free_descent == "auto":
-            return temperature, FreeDescentConfig() if v4_ready else None
+            if not v4_ready:
+                return temperature, None
+            options = V4_PATHS[self._path()]
+            if options is None:  # v4's rules asked for by a predicate recorded before v4
+                options = V4_PATHS[(True, True)]
+            return temperature, FreeDescentConfig.from_dict(options)
         return temperature, self._free_descent_cfg
 
     @property
@@ -253,6 +277,7 @@ class PLC(Method):
         self._excursion_state = ExcursionState()
         self._warned = False
         self._v4_ready: bool | None = None  # the v4 predicate, fixed at the first step
+        self._horizon_at_start: bool | None = None  # places free descent's default warm-up
 
     def solve_active(
         self,
@@ -285,6 +310,7 @@ class PLC(Method):
             "prev": tensor(self._prev),
             "excursion": self._excursion_state.to_dict(),
             "v4_ready": self._v4_ready,
+            "horizon_at_start": self._horizon_at_start,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -305,6 +331,8 @@ class PLC(Method):
         # rules it started with; one not yet started resolves it at its first step.
         ready = state.get("v4_ready")
         self._v4_ready = (False if self.t > 0 else None) if ready is None else bool(ready)
+        known = state.get("horizon_at_start")
+        self._horizon_at_start = None if known is None else bool(known)
 
     # Schedules --------------------------------------------------------------------------------
     def _progress(self, t: int) -> float | None:
@@ -500,7 +528,9 @@ class PLC(Method):
             and voiced.any()
             and not in_excursion
         ):
-            b, leaders, slack = free_descent(fd_cfg, b, g_hat, weighted, w, voiced, top, mu_hat)
+            b, leaders, slack = free_descent(
+                fd_cfg, b, g_hat, weighted, w, voiced, top, mu_hat, self._fd_leaders_too
+            )
 
         alpha = b * inv
         if self.rescale == "harmonic":
@@ -515,6 +545,8 @@ class PLC(Method):
             self._rho, self._prev = new_forecast["rho"], new_forecast["prev"]
         self._excursion_state = excursion_state
         self._v4_ready = v4_ready
+        if self._horizon_at_start is None:
+            self._horizon_at_start = self.horizon is not None
         self.t = t + 1
 
         diagnostics: dict[str, Any] = {

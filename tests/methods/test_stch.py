@@ -296,3 +296,28 @@ def test_optimizer_by_name_passes_the_values():
     w_f = 0.5 * values
     assert int(np.argmax(info.weights.numpy())) == int(np.argmax(w_f))
     torch.testing.assert_close(info.diagnostics["normalized_losses"], info.values)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_relative_temperature_is_the_absolute_rule_at_mu_hat(seed):
+    """temperature="relative" prices with μ̂ = μ · max(max_k w_k f~_k, 1e-3): the same weights
+    as the absolute rule given μ̂ (one extra product in μ̂: a few roundings)."""
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(1, 6))
+    jac = random_jacobian(k, 5, seed=seed)
+    z = rng.normal(size=k)
+    r = rng.uniform(0.5, 3.0, size=k)
+    f = z + r * rng.uniform(-0.2, 1.5, size=k) * (1e-3 if seed % 3 == 0 else 1.0)  # floor too
+    w = rng.uniform(0.1, 1.0, size=k)
+    relative = SmoothTchebycheff(0.02, z, z + r, temperature="relative")(
+        jac, preference=w, losses=f
+    )
+    mu_hat = relative.diagnostics["temperature"]
+    expected = 0.02 * max(float(np.max(w / w.sum() * (f - z) / r)), 1e-3)
+    assert mu_hat == pytest.approx(expected, rel=1e-12)
+    absolute = SmoothTchebycheff(mu_hat, z, z + r)(jac, preference=w, losses=f)
+    tol = rtol(k, steps=4, cond=exponent_cond(w / w.sum(), (f - z) / r, mu_hat))
+    np.testing.assert_allclose(relative.weights.numpy(), absolute.weights.numpy(), rtol=tol)
+    assert "temperature='relative'" in repr(SmoothTchebycheff(temperature="relative"))
+    with pytest.raises(ValueError, match="temperature"):
+        SmoothTchebycheff(temperature="auto")
