@@ -40,7 +40,8 @@ _RELATIVE_FLOOR = 1e-3  # relative temperature: mu_t * max(M_t, this)
 #: study (docs/plc.md) and switched where v4's rules won there.
 V4_PATHS: dict[tuple[bool, bool], dict[str, float] | None] = {
     (True, True): {"start": 0.2, "tie": 3.0, "coef": 1.0},
-    (False, True): None,
+    # No reference, a horizon: measured on seeds 100-101, decided on 200-202 (docs/plc.md).
+    (False, True): {"start": 0.0, "tie": 3.0, "coef": 2.0},
     (True, False): None,
     (False, False): None,
 }

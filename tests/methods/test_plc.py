@@ -295,10 +295,16 @@ def test_forecast_ideal_follows_the_spec():
     assert m(J, losses=[5.0, 5.0]).diagnostics["step"] == 3
 
 
-def test_first_step_prices_every_normalized_value_at_one():
-    dg = PLC(horizon=10)(J, preference=[0.7, 0.3], losses=[3.0, -1.0]).diagnostics
+@pytest.mark.parametrize("temperature", ["absolute", "auto"])
+def test_first_step_prices_every_normalized_value_at_one(temperature):
+    method = PLC(horizon=10, temperature=temperature)
+    dg = method(J, preference=[0.7, 0.3], losses=[3.0, -1.0]).diagnostics
     np.testing.assert_array_equal(dg["normalized_values"].numpy(), [1.0, 1.0])
-    e = np.exp(np.array([0.7, 0.3]) / 1.0 - 0.7)  # μ_0 = 1 (annealing start)
+    # μ_0 = 1 (annealing start); without a reference the default is now the relative rule
+    # (the path study, docs/plc.md): μ̂_0 = 1 · max(M_0, 1e-3) with M_0 = max_k w_k f~_k = 0.7.
+    mu_hat = 1.0 if temperature == "absolute" else 0.7
+    assert dg["temperature"] == pytest.approx(mu_hat, rel=1e-12)
+    e = np.exp((np.array([0.7, 0.3]) - 0.7) / mu_hat)
     np.testing.assert_allclose(dg["prices"].numpy(), np.array([0.7, 0.3]) * e / e.sum())
 
 

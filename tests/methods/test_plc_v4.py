@@ -15,6 +15,7 @@ import torch
 
 from moo_lenient import MultiObjectiveOptimizer
 from moo_lenient.methods import PLC
+from moo_lenient.methods.plc import V4_PATHS as PLC_V4_PATHS
 from tests.conftest import random_jacobian
 from tests.tolerances import rtol
 
@@ -26,25 +27,28 @@ def plc(**kw) -> PLC:
 
 
 # The predicate ---------------------------------------------------------------------------------
+SPEC_V4 = {"start": 0.2, "tie": 3.0, "coef": 1.0}
+NO_REFERENCE = {"start": 0.0, "tie": 3.0, "coef": 2.0}  # the path study's choice (docs/plc.md)
+
+
 @pytest.mark.parametrize(
-    ("kw", "ready"),
+    ("kw", "free_descent"),
     [
-        (dict(ideal=[0, 0], nadir=[1, 1], horizon=10), True),
-        (dict(ideal=[0, 0], nadir=[1, 1]), False),  # no horizon
-        (dict(horizon=10), False),  # no reference
-        (dict(horizon=10, lower_bound=[0, 0]), False),  # a lower bound is not a reference
-        (dict(), False),
+        (dict(ideal=[0, 0], nadir=[1, 1], horizon=10), SPEC_V4),  # the spec's v4-ready path
+        (dict(ideal=[0, 0], nadir=[1, 1]), None),  # no horizon
+        (dict(horizon=10), NO_REFERENCE),  # no reference, a horizon
+        (dict(horizon=10, lower_bound=[0, 0]), NO_REFERENCE),  # a lower bound is no reference
+        (dict(), None),
     ],
 )
-def test_v4_defaults_resolve_together_on_one_predicate(kw, ready):
+def test_v4_defaults_resolve_together_per_path(kw, free_descent):
     method = PLC(**kw)
+    ready = free_descent is not None
     assert method.v4_ready is ready
     assert method.resolved_temperature == ("relative" if ready else "absolute")
     fd = method.resolved_free_descent
-    if ready:
-        assert fd is not None and fd.as_dict() == {"start": 0.2, "tie": 3.0, "coef": 1.0}
-    else:
-        assert fd is None
+    assert (fd is None) if not ready else (fd.as_dict() == free_descent)
+    assert PLC_V4_PATHS[(method.has_reference, method.horizon is not None)] == free_descent
 
 
 def test_explicit_values_are_obeyed_on_every_path():
