@@ -345,6 +345,8 @@ def render_ablation(table: BenchTable, era: str) -> str:
     def label(m: str) -> str:
         if era == "v3" and m == "plc":
             return "PLC v3 default (reference) (`plc` in these runs)"
+        if era == "v3" and m == "plc-noref":
+            return "PLC v3 default, no reference (`plc-noref` in these runs)"
         return f"{METHODS[m].label} (`{m}`)"
 
     keys = list(table.rows)

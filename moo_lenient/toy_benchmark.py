@@ -41,10 +41,15 @@ VARIANTS: dict[str, tuple[str, Callable[[CAGradToy, int], Method]]] = {
     "ls": ("LS (uniform weights)", lambda toy, steps: LinearScalarization()),
     "mgda": ("MGDA", lambda toy, steps: MGDA()),
     "pcgrad": ("PCGrad (seed 0)", lambda toy, steps: PCGrad(seed=0)),
-    "plc": ("PLC, no reference (spec defaults)", lambda toy, steps: PLC(horizon=steps)),
+    "plc": (
+        "PLC, no reference (defaults: v4 rules, free descent coefficient 2)",
+        lambda toy, steps: PLC(horizon=steps),
+    ),
     "plc-mu-const": (
-        "PLC, no reference, constant μ = 0.02 (the spec's pre-annealing default)",
-        lambda toy, steps: PLC(horizon=steps, mu_start=None),
+        "PLC, no reference, constant μ = 0.02, v3 rules (the spec's pre-annealing default)",
+        lambda toy, steps: PLC(
+            horizon=steps, mu_start=None, temperature="absolute", free_descent=None
+        ),
     ),
     "plc-ref": (
         "PLC, toy ideal and nadir given (spec v4: relative temperature, free descent)",

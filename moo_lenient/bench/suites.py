@@ -198,7 +198,8 @@ METHODS["stch-rel"] = MethodSpec(
 )
 METHODS.update(
     {
-        key: MethodSpec(key, _plc(**opts), label, ablation_of="plc", options=opts)
+        # the v3 era's variants keep v3's rules, as their stored runs had them
+        key: MethodSpec(key, _plc(**PLC_V3, **opts), label, ablation_of="plc", options=opts)
         for key, label, opts in _ABLATIONS
     }
 )
@@ -314,7 +315,7 @@ V4_ABLATION_METHODS = ("plc", "plc-v3", *(key for key, *_ in _V4_ABLATIONS), "st
 
 METHODS["plc-noref-constmu"] = MethodSpec(
     "plc-noref-constmu",
-    lambda p, s: PLC(horizon=s, mu_start=None),
+    lambda p, s: PLC(horizon=s, mu_start=None, **PLC_V3),
     "no reference, constant temperature",
     ablation_of="plc-noref",
     options={"mu_start": None},
