@@ -99,11 +99,13 @@ class PLC(Method):
     (β = 1 - 1/max(1, 0.01 H)) of the per-step decrease. Where :math:`r_k \le 10^{-12}`,
     :math:`\tilde f_k = 1`. Without values (``losses=None``) every :math:`\tilde f_k = 1`.
 
-    *The v4 predicate.* ``temperature="auto"`` and ``free_descent="auto"`` resolve together:
-    relative temperature and free descent ``dict(start=0.2, tie=3.0, coef=1.0)`` when a
-    reference (``ideal``/``nadir``) is given and a horizon is known (``horizon`` or the
-    optimizer's ``total_steps``; fixed at the first step and kept in the state dict), v3's
-    rules (absolute, off) otherwise.
+    *The v4 predicate.* ``temperature="auto"`` and ``free_descent="auto"`` resolve together, per
+    path (:data:`V4_PATHS`; fixed at the first step and kept in the state dict): with a reference
+    (``ideal``/``nadir``) and a horizon (``horizon`` or the optimizer's ``total_steps``), the
+    relative temperature and free descent ``dict(start=0.2, tie=3.0, coef=1.0)`` (the spec's
+    v4-ready path); without a reference but with a horizon, the relative temperature and
+    ``dict(start=0.0, tie=3.0, coef=2.0)`` (the benchmark's path study); without a horizon,
+    v3's rules (absolute temperature, no free descent).
 
     Special cases (tested): range voices, κ_0 ≤ 1, constant schedule, no annealing and
     ``free_descent=None`` give the smooth-Tchebycheff gradient at the same temperature rule;
