@@ -29,11 +29,11 @@ def suite_script(monkeypatch, tmp_path):
     return module
 
 
-def _run(out: Path, methods, first_seed: int) -> None:
+def _run(out: Path, methods, first_seed: int, seeds: int = 2) -> None:
     bench.run(
         problems=["barrier-2"],
         methods=methods,
-        seeds=2,
+        seeds=seeds,
         first_seed=first_seed,
         steps=15,
         preferences=3,
@@ -45,7 +45,8 @@ def _run(out: Path, methods, first_seed: int) -> None:
 
 def test_render_only_writes_every_block_from_the_raw_runs(suite_script, tmp_path):
     data = tmp_path / "data"
-    _run(data / "v4", ["ls", "stch", "plc-v3", "plc", "plc-noref"], first_seed=10)
+    _run(data / "v4", ["ls", "stch", "plc-v3", "plc", "plc-noref"], first_seed=10, seeds=3)
+    _run(data / "v4", ["pcgrad"], first_seed=10, seeds=1)  # still running: 1 of its 3 seeds
     _run(data / "v4-comparison", ["epo"], first_seed=10)
     _run(data / "v4-ablation", ["plc", "plc-v3", "plc-no-fd"], first_seed=10)
     _run(data / "paths-dev", ["ls", "plc", "plc-noref-v3", "plc-noref-rel-fd0"], first_seed=100)
@@ -57,6 +58,8 @@ def test_render_only_writes_every_block_from_the_raw_runs(suite_script, tmp_path
     for marker in ("suite", "v4-ablation", "ablation"):
         assert f"<!-- {marker}:begin -->" in benchmarks_md
     assert "| barrier-2 | det |" in benchmarks_md and "EPO" in benchmarks_md
+    hv_table = benchmarks_md.split("### Hypervolume")[1].split("###")[0]
+    assert "PLC (no reference)" in hv_table and "PCGrad" not in hv_table  # incomplete: left out
     assert "### Dominated end points" in benchmarks_md
     assert "| toy escape 8/8 without a reference" in benchmarks_md
     assert "2/2 | **no** |" in benchmarks_md  # 2 of 8 starts stored: not met
