@@ -42,8 +42,9 @@ V4_PATHS: dict[tuple[bool, bool], dict[str, float] | None] = {
     (True, True): {"start": 0.2, "tie": 3.0, "coef": 1.0},
     # No reference, a horizon: measured on seeds 100-101, decided on 200-202 (docs/plc.md).
     (False, True): {"start": 0.0, "tie": 3.0, "coef": 2.0},
-    (True, False): None,
-    (False, False): None,
+    # No horizon: the warm-up cannot be placed, free descent from step 0 (the path study).
+    (True, False): {"start": 0.0, "tie": 3.0, "coef": 1.0},
+    (False, False): {"start": 0.0, "tie": 3.0, "coef": 1.0},
 }
 
 
@@ -104,8 +105,8 @@ class PLC(Method):
     (``ideal``/``nadir``) and a horizon (``horizon`` or the optimizer's ``total_steps``), the
     relative temperature and free descent ``dict(start=0.2, tie=3.0, coef=1.0)`` (the spec's
     v4-ready path); without a reference but with a horizon, the relative temperature and
-    ``dict(start=0.0, tie=3.0, coef=2.0)`` (the benchmark's path study); without a horizon,
-    v3's rules (absolute temperature, no free descent).
+    ``dict(start=0.0, tie=3.0, coef=2.0)``; without a horizon (with or without a reference), the
+    relative temperature and ``dict(start=0.0, tie=3.0, coef=1.0)`` (the benchmark's path study).
 
     Special cases (tested): range voices, κ_0 ≤ 1, constant schedule, no annealing and
     ``free_descent=None`` give the smooth-Tchebycheff gradient at the same temperature rule;

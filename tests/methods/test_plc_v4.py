@@ -29,16 +29,17 @@ def plc(**kw) -> PLC:
 # The predicate ---------------------------------------------------------------------------------
 SPEC_V4 = {"start": 0.2, "tie": 3.0, "coef": 1.0}
 NO_REFERENCE = {"start": 0.0, "tie": 3.0, "coef": 2.0}  # the path study's choice (docs/plc.md)
+NO_HORIZON = {"start": 0.0, "tie": 3.0, "coef": 1.0}  # the path study's choice (docs/plc.md)
 
 
 @pytest.mark.parametrize(
     ("kw", "free_descent"),
     [
         (dict(ideal=[0, 0], nadir=[1, 1], horizon=10), SPEC_V4),  # the spec's v4-ready path
-        (dict(ideal=[0, 0], nadir=[1, 1]), None),  # no horizon
+        (dict(ideal=[0, 0], nadir=[1, 1]), NO_HORIZON),  # no horizon
         (dict(horizon=10), NO_REFERENCE),  # no reference, a horizon
         (dict(horizon=10, lower_bound=[0, 0]), NO_REFERENCE),  # a lower bound is no reference
-        (dict(), None),
+        (dict(), NO_HORIZON),
     ],
 )
 def test_v4_defaults_resolve_together_per_path(kw, free_descent):
@@ -64,7 +65,7 @@ def test_the_optimizer_horizon_makes_plc_v4_ready_at_the_first_step():
     """total_steps reaches PLC after construction; the predicate is fixed at the first step
     and saved with the method's state."""
     method = PLC(**UNIT)
-    assert not method.v4_ready  # no horizon yet
+    assert method.resolved_free_descent.start == 0.0  # no horizon yet: no warm-up
     model = torch.nn.Linear(3, 2).double()
     opt = MultiObjectiveOptimizer(
         torch.optim.SGD(model.parameters(), lr=0.1), method=method, total_steps=20
@@ -73,21 +74,23 @@ def test_the_optimizer_horizon_makes_plc_v4_ready_at_the_first_step():
     out = model(x)
     opt.step([out[:, 0].pow(2).mean(), out[:, 1].pow(2).mean()])
     assert method.v4_ready and method.resolved_temperature == "relative"
+    assert method.resolved_free_descent.as_dict() == SPEC_V4  # the warm-up placed at 0.2 H
     state = method.state_dict()
-    assert state["v4_ready"] is True
+    assert state["v4_ready"] is True and state["horizon_at_start"] is True
     fresh = PLC(**UNIT, horizon=20)
     fresh.load_state_dict(state)
     assert fresh.v4_ready
 
 
 def test_recorded_predicate_survives_a_later_horizon_change():
-    """A run that started without a horizon keeps v3's rules even if a horizon appears later."""
+    """A run that started without a horizon keeps that path's rules (free descent from step 0)
+    even if a horizon appears later."""
     method = PLC(**UNIT, free_descent="auto")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # no horizon: the constant schedule
         method(random_jacobian(2, 3, seed=0), preference=[1, 1], losses=[0.5, 0.2])
     method.horizon = 100
-    assert not method.v4_ready and method.resolved_free_descent is None
+    assert method.v4_ready and method.resolved_free_descent.as_dict() == NO_HORIZON
 
 
 def test_a_checkpoint_from_before_v4_keeps_v3_rules_once_under_way():
