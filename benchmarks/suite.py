@@ -171,6 +171,15 @@ def fmt(cell: Cell) -> str:
     return f"{cell.mean:.3f} ± {cell.std:.3f}" if cell.n > 1 else f"{cell.mean:.3f}"
 
 
+def hv_cell(by_method: dict, method: str, text) -> str:
+    """One method's HV in a row of methods: ``text(cell)``, bold when tied-best, "-" if absent."""
+    if method not in by_method:
+        return "-"
+    bold = best_methods({m: c["hv"] for m, c in by_method.items()}, True)
+    shown = text(by_method[method]["hv"])
+    return f"**{shown}**" if method in bold else shown
+
+
 def overview(table: BenchTable, score: str, methods, higher: bool) -> str:
     """Rows: problem and form; columns: methods; the score's mean ± std, tied-best in bold."""
     labels = [METHODS[m].label for m in methods]
@@ -376,15 +385,7 @@ def render_ablation(table: BenchTable, era: str) -> str:
     head = "| variant | " + " | ".join(f"{p} {f}" for p, f in keys) + " |"
     lines = [head, "|---|" + "---|" * len(keys)]
     for m in methods:
-        cells = []
-        for key in keys:
-            by_method = table.rows[key]
-            if m not in by_method:
-                cells.append("-")
-                continue
-            bold = best_methods({k: v["hv"] for k, v in by_method.items()}, True)
-            text = fmt(by_method[m]["hv"])
-            cells.append(f"**{text}**" if m in bold else text)
+        cells = [hv_cell(table.rows[key], m, fmt) for key in keys]
         lines.append(f"| {label(m)} | " + " | ".join(cells) + " |")
     paired = [head, "|---|" + "---|" * len(keys)]
     for m in methods:
@@ -479,15 +480,7 @@ def render_paths(paths: dict[str, BenchTable]) -> str:
         head = "| method | " + " | ".join(f"{p} {f}" for p, f in keys) + " | dominated |"
         lines = [head, "|---|" + "---|" * (len(keys) + 1)]
         for m in methods:
-            cells = []
-            for key in keys:
-                by_method = table.rows[key]
-                if m not in by_method:
-                    cells.append("-")
-                    continue
-                bold = best_methods({k: v["hv"] for k, v in by_method.items()}, True)
-                text = f"{by_method[m]['hv'].mean:.3f}"
-                cells.append(f"**{text}**" if m in bold else text)
+            cells = [hv_cell(table.rows[key], m, lambda c: f"{c.mean:.3f}") for key in keys]
             hit = sum(d.get(m, (0, 0))[0] for d in dominated.values())
             total = sum(d.get(m, (0, 0))[1] for d in dominated.values())
             count = "-" if m == "ls" else f"{hit}/{total}"
